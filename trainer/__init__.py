@@ -1,0 +1,1 @@
+"""Retrain, evaluate, compare and export CXR Desktop model bundles."""

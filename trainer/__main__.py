@@ -1,0 +1,149 @@
+"""``cxr-train`` / ``python -m trainer``: train, evaluate, compare and export model bundles."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from trainer.data import DataError, default_data_dir
+
+
+def _where(values: list[str]) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, wanted = value.partition("=")
+        if not sep or key not in {"source", "age_group", "view"}:
+            raise argparse.ArgumentTypeError(f"--where takes source=, age_group= or view=, not {value!r}")
+        pairs[key] = wanted
+    return pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trainer.backbones import BACKBONE_NAMES
+
+    parser = argparse.ArgumentParser(prog="cxr-train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    data_help = "folder with one sub-folder per class (default: $CXR_DATA_DIR or ../shared/data/cxr3)"
+
+    train = sub.add_parser("train", help="train a model and export it as a bundle")
+    train.add_argument("--data", type=Path, default=None, help=data_help)
+    train.add_argument("--classes", default="covid,pneumonia,normal", help="comma-separated, in output order")
+    train.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    train.add_argument("--work-dir", type=Path, default=None,
+                       help="checkpoints, logs, split and cache (default: runs/<bundle name>); rerun to resume")
+    train.add_argument("--manifest", type=Path, default=None, help="CSV with file,patient_id[,dataset,age_group]")
+    train.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                       help="keep only matching manifest rows, e.g. age_group=pediatric")
+    train.add_argument("--backbone", choices=BACKBONE_NAMES, default="densenet121")
+    train.add_argument("--init", default="none",
+                       help="none | imagenet (needs internet) | path to a .weights.h5 file | path to a bundle")
+    train.add_argument("--size", type=int, default=224)
+    train.add_argument("--warmup-size", type=int, default=0, help="progressive resizing: first epochs at this size")
+    train.add_argument("--warmup-epochs", type=int, default=0)
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--feature-extraction-epochs", type=int, default=5,
+                       help="pretrained init only: epochs with the backbone frozen")
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--fine-tune-learning-rate", type=float, default=1e-4)
+    train.add_argument("--patience", type=int, default=6, help="early stopping on validation loss")
+    train.add_argument("--seed", type=int, default=1234)
+    train.add_argument("--val-fraction", type=float, default=0.15)
+    train.add_argument("--test-fraction", type=float, default=0.15)
+    train.add_argument("--min-val-patients", type=int, default=20)
+    train.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto")
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--max-images", type=int, default=0, help="subsample (smoke tests)")
+    train.add_argument("--name", default="", help="bundle name (default: the --out folder name)")
+    train.add_argument("--version", default="1.0.0")
+    train.add_argument("--description", default="")
+
+    export = sub.add_parser("export", help="evaluate a finished run and write its bundle")
+    export.add_argument("--work-dir", type=Path, required=True)
+    export.add_argument("--out", type=Path, default=None)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a bundle on a data set")
+    evaluate.add_argument("--model", required=True, help="bundle folder or bundled model name")
+    evaluate.add_argument("--data", type=Path, default=None, help=data_help)
+    evaluate.add_argument("--split", type=Path, default=None,
+                          help="split.csv of a run: evaluate on its test rows only")
+    evaluate.add_argument("--out", type=Path, default=None, help="folder for the report (default: print only)")
+
+    compare = sub.add_parser("compare", help="compare two bundles on the same images")
+    compare.add_argument("bundle_a")
+    compare.add_argument("bundle_b")
+    compare.add_argument("--data", type=Path, default=None, help=data_help)
+    compare.add_argument("--split", type=Path, default=None)
+    compare.add_argument("--out", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    from cxr_desktop.core.errors import CxrError
+
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "export":
+            from trainer.export import export_run
+
+            export_run(args.work_dir, args.out)
+            return 0
+        from trainer import compare
+
+        if args.command == "evaluate":
+            return compare.evaluate_command(args.model, args.data or default_data_dir(), args.split, args.out)
+        return compare.compare_command(args.bundle_a, args.bundle_b, args.data or default_data_dir(),
+                                       args.split, args.out)
+    except (DataError, CxrError) as exc:
+        print(f"cxr-train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    from trainer.config import TrainConfig
+    from trainer.export import export_run
+    from trainer.train import run_training
+
+    out: Path = args.out
+    config = TrainConfig(
+        data=str(args.data or default_data_dir()),
+        classes=[c.strip() for c in args.classes.split(",") if c.strip()],
+        out=str(out),
+        work_dir=str(args.work_dir or Path("runs") / out.name),
+        name=args.name or out.name,
+        version=args.version,
+        description=args.description,
+        manifest=str(args.manifest) if args.manifest else None,
+        where=_where(args.where),
+        backbone=args.backbone,
+        init=args.init,
+        size=args.size,
+        warmup_size=args.warmup_size,
+        warmup_epochs=args.warmup_epochs if args.warmup_size else 0,
+        epochs=args.epochs,
+        feature_extraction_epochs=args.feature_extraction_epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        fine_tune_learning_rate=args.fine_tune_learning_rate,
+        patience=args.patience,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction,
+        min_val_patients=args.min_val_patients,
+        mixed_precision=args.mixed_precision,
+        augment=not args.no_augment,
+        max_images=args.max_images,
+    )
+    run_training(config)
+    bundle = export_run(Path(config.work_dir), out)
+    print(f"bundle written: {bundle.folder} ({bundle.title})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""A training run's full configuration, written next to the model so the run can be repeated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    classes: list[str]
+    out: str
+    work_dir: str
+    name: str = ""
+    version: str = "1.0.0"
+    description: str = ""
+    manifest: str | None = None
+    where: dict[str, str] = field(default_factory=dict)
+    backbone: str = "densenet121"
+    init: str = "none"
+    size: int = 224
+    warmup_size: int = 0
+    warmup_epochs: int = 0
+    epochs: int = 30
+    feature_extraction_epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    fine_tune_learning_rate: float = 1e-4
+    weight_decay: float = 1e-4
+    dropout: float = 0.2
+    patience: int = 6
+    seed: int = 1234
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    min_val_patients: int = 20
+    mixed_precision: str = "auto"
+    augment: bool = True
+    target_sensitivity: float = 0.95
+    max_images: int = 0
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls(**json.loads(path.read_text(encoding="utf-8")))

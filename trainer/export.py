@@ -1,0 +1,165 @@
+"""Turn a finished training run into a complete, self-describing bundle."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from datetime import date
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from cxr_desktop.core.bundle import ModelBundle, write_bundle
+from cxr_desktop.core.preprocessing import PreprocessingSpec
+from trainer import data as datalib
+from trainer.backbones import build_classifier
+from trainer.config import TrainConfig
+from trainer.evaluation import (
+    choose_thresholds,
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
+from trainer.train import prepare_data, split_arrays
+
+log = logging.getLogger(__name__)
+
+
+def inference_model(checkpoint: Path, config: TrainConfig):
+    """Rebuild the network in float32 at the fixed serving size and copy the trained weights.
+
+    Training may run in mixed precision and at several resolutions; the shipped model is plain
+    float32 with a fixed input signature, which is what the engine traces and verifies.
+    """
+    keras.mixed_precision.set_global_policy("float32")
+    trained = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+    model, gradcam_layer, _ = build_classifier(
+        config.backbone, len(config.classes), size=config.size, dropout=config.dropout
+    )
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(trained.get_layer(layer.name).get_weights())
+    return model, gradcam_layer
+
+
+def predict_logits(model, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and pooled features for (N, S, S) one-channel preprocessed images."""
+    probe = keras.Model(model.inputs, [model.get_layer("logits").output, model.get_layer("pooled").output])
+    logits, pooled = [], []
+    for start in range(0, len(images), batch_size):
+        batch = np.repeat(np.asarray(images[start:start + batch_size], dtype=np.float32)[..., None], 3, axis=-1)
+        out_logits, out_pooled = probe(batch, training=False)
+        logits.append(np.asarray(out_logits))
+        pooled.append(np.asarray(out_pooled))
+    return np.concatenate(logits), np.concatenate(pooled)
+
+
+def group_metrics(samples, labels, probs, classes, thresholds, key: str) -> dict:
+    """Figures per source or age group: where shortcut learning shows."""
+    groups: dict = {}
+    values = np.array([getattr(s, key) for s in samples])
+    for value in sorted(set(values.tolist())):
+        mask = values == value
+        if mask.sum() >= 5:
+            groups[value] = classification_metrics(labels[mask], probs[mask], classes, thresholds)
+    return groups
+
+
+def export_run(work: Path, out: Path | None = None) -> ModelBundle:
+    config = TrainConfig.load(work / "config.json")
+    out = Path(out or config.out)
+    classes = config.classes
+    samples, arrays, dedup = prepare_data(config, work)
+    model, gradcam_layer = inference_model(work / "best.keras", config)
+
+    x_val, y_val, _ = split_arrays(samples, arrays, classes, "val")
+    x_test, y_test, test_index = split_arrays(samples, arrays, classes, "test")
+    val_logits, _ = predict_logits(model, x_val)
+    test_logits, _ = predict_logits(model, x_test)
+    temperature = fit_temperature(val_logits, y_val)
+    val_probs = softmax(val_logits, temperature)
+    test_probs = softmax(test_logits, temperature)
+    thresholds = choose_thresholds(val_probs, y_val, classes, config.target_sensitivity)
+    test_samples = [samples[i] for i in test_index]
+    metrics = {
+        "split": "test (patient-disjoint)",
+        "test": classification_metrics(y_test, test_probs, classes, thresholds),
+        "validation": classification_metrics(y_val, val_probs, classes, thresholds),
+        "per_source": group_metrics(test_samples, y_test, test_probs, classes, thresholds, "source"),
+        "per_age_group": group_metrics(test_samples, y_test, test_probs, classes, thresholds, "age_group"),
+    }
+    calibration = {
+        "temperature": round(temperature, 6),
+        "fitted_on": "validation split",
+        "ece_test_before": expected_calibration_error(softmax(test_logits), y_test),
+        "ece_test_after": expected_calibration_error(test_probs, y_test),
+    }
+    metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics,
+                                datalib.split_summary(samples, classes), dedup)
+    bundle = write_bundle(out, model, metadata)
+    (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
+    (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
+    log.info("wrote %s: test macro AUC %.4f", bundle.title, metrics["test"]["macro_auc"])
+    return bundle
+
+
+def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, split_summary, dedup) -> dict:
+    import tensorflow as tf
+
+    spec = PreprocessingSpec(size=config.size)
+    classes = config.classes
+    return {
+        "name": config.name or Path(config.out).name,
+        "version": config.version,
+        "changelog": {config.version: config.description or "trained with cxr-train"},
+        "description": config.description or f"{config.backbone} classifier: {', '.join(classes)}",
+        "intended_use": (
+            "Decision support for trained readers of frontal (PA/AP) chest radiographs: ranks studies"
+            " for review and highlights regions. Not a diagnosis; not for lateral views, other body"
+            " parts, or as the sole basis of any clinical decision."
+        ),
+        "limitations": [],
+        "authors": ["CXR Desktop developers"],
+        "data_source": f"{config.data}" + (f" where {config.where}" if config.where else ""),
+        "references": ["Huang et al., Densely Connected Convolutional Networks, CVPR 2017",
+                       "Selvaraju et al., Grad-CAM, ICCV 2017",
+                       "Guo et al., On Calibration of Modern Neural Networks, ICML 2017"],
+        "license": "Apache-2.0 (model weights); see data_source for image licences",
+        "created": date.today().isoformat(),
+        "network_data_format": {
+            "inputs": {"image": {"type": "image", "format": "grey replicated to RGB", "num_channels": spec.channels,
+                                 "spatial_shape": [spec.size, spec.size], "dtype": "float32",
+                                 "value_range": [0, 1]}},
+            "outputs": {"pred": {"type": "probabilities", "num_channels": len(classes), "dtype": "float32",
+                                 "value_range": [0, 1],
+                                 "channel_def": {str(i): c for i, c in enumerate(classes)}}},
+        },
+        "classes": classes,
+        "thresholds": thresholds,
+        "operating_point": f"per disease class: sensitivity >= {config.target_sensitivity} on validation",
+        "preprocessing": spec.to_metadata(),
+        "backbone": config.backbone,
+        "gradcam_layer": gradcam_layer,
+        "feature_layer": "pooled",
+        "logits_layer": "logits",
+        "calibration": calibration,
+        "training": {
+            "init": config.init,
+            "epochs_max": config.epochs,
+            "progressive_resizing": [config.warmup_size, config.warmup_epochs] if config.warmup_epochs else None,
+            "seed": config.seed,
+            "class_balancing": "balanced class weights n/(k*n_c)",
+            "split": split_summary,
+            "duplicates": dedup,
+        },
+        "metrics": metrics,
+        "framework_versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                               "numpy": np.__version__, "python": platform.python_version()},
+    }
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
