@@ -12,11 +12,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cxr_desktop.core.atomic import atomic_path
 from cxr_desktop.core.errors import BundleError
 from cxr_desktop.core.preprocessing import PreprocessingSpec
 
@@ -152,17 +152,9 @@ def validate_metadata(metadata: Any, folder: Path) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so a reader never sees half a file (temp file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON so a reader never sees half a file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def write_bundle(folder: Path, model: Any, metadata: dict[str, Any]) -> ModelBundle:

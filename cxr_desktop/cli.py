@@ -1,0 +1,135 @@
+"""Command line: ``cxr-desktop [FILES...]`` opens the window; ``cxr-desktop screen`` runs headless."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from cxr_desktop import __version__
+from cxr_desktop.core.bundle import DEFAULT_MODEL
+from cxr_desktop.core.errors import CxrError
+
+SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "samples"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxr-desktop",
+        description="Chest radiograph decision support (COVID-19 / pneumonia / normal) with Grad-CAM."
+                    " Decision support, not a diagnosis.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxr-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    screen = sub.add_parser("screen", help="score every file in a folder (recursively) and write a CSV")
+    screen.add_argument("folder", type=Path)
+    screen.add_argument("--model", default=DEFAULT_MODEL, help="bundled model name or bundle folder")
+    screen.add_argument("--csv", type=Path, required=True, help="output CSV (written atomically as it goes)")
+    screen.add_argument("--heatmaps", type=Path, default=None, help="write Grad-CAM overlay PNGs here")
+    screen.add_argument("--batch-size", type=int, default=16)
+    screen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gui = sub.add_parser("gui", help="open the desktop window (the default)")
+    gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
+    gui.add_argument("--model", default=None)
+    return parser
+
+
+class ProgressBar:
+    """A one-line terminal progress bar on stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self.done = total, enabled and sys.stderr.isatty(), 0
+        self.started = time.perf_counter()
+
+    def step(self) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+        filled = int(30 * self.done / max(self.total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}  {rate:.1f} img/s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def run_screen(args: argparse.Namespace) -> int:
+    from cxr_desktop.core.bundle import load_bundle
+    from cxr_desktop.core.results_csv import ResultsCsv
+    from cxr_desktop.core.screening import find_images, screen
+
+    if not args.folder.is_dir():
+        print(f"cxr-desktop: error: folder not found: {args.folder}", file=sys.stderr)
+        return 2
+    try:
+        bundle = load_bundle(args.model)
+        from cxr_desktop.engine.engine import Engine
+
+        engine = Engine(bundle)
+    except CxrError as exc:
+        print(f"cxr-desktop: error: {exc}", file=sys.stderr)
+        return 2
+    paths = find_images(args.folder)
+    print(f"{bundle.title} on {engine.device_description}: {len(paths)} files in {args.folder}", file=sys.stderr)
+    results = ResultsCsv(args.csv, bundle.classes)
+    progress = ProgressBar(len(paths), not args.quiet)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    interrupted = False
+    try:
+        for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
+                          heatmap_dir=args.heatmaps, root=args.folder):
+            results.add(row)
+            progress.step()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        results.flush()
+        progress.close()
+    errors = sum(1 for row in results.rows if not row.ok)
+    verb = "interrupted after" if interrupted else "done:"
+    print(f"{verb} {len(results.rows)} files, {len(results.rows) - errors} scored, {errors} could not be"
+          f" scored; CSV: {args.csv}", file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+def has_display() -> bool:
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    if not has_display():
+        print(
+            "cxr-desktop: no screen found (DISPLAY/WAYLAND_DISPLAY unset), so the window cannot open.\n"
+            "Headless use: cxr-desktop screen FOLDER --csv results.csv [--heatmaps DIR] [--model NAME]\n"
+            f"Showing that now on the sample images in {SAMPLES_DIR}:",
+            file=sys.stderr,
+        )
+        demo = argparse.Namespace(folder=SAMPLES_DIR, model=args.model or DEFAULT_MODEL,
+                                  csv=Path("sample-results.csv"), heatmaps=None, batch_size=16, quiet=True)
+        code = run_screen(demo)
+        if code == 0:
+            sys.stdout.write(Path("sample-results.csv").read_text(encoding="utf-8"))
+        return code
+    from cxr_desktop.ui.app import run_app
+
+    return run_app(paths=args.paths, model=args.model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] not in {"screen", "gui", "-h", "--help", "--version"}:
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    if args.command == "screen":
+        return run_screen(args)
+    return run_gui(args)

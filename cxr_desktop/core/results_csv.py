@@ -1,0 +1,67 @@
+"""The screening CSV: the contract other tools rely on, written atomically as the batch goes.
+
+The whole file is rewritten to a temporary file and renamed into place at most once per
+``flush_interval`` seconds and at the end, so a crash, a kill or a cancel leaves a valid CSV of
+everything already scored (at most one interval lost) and a reader never sees a half-written row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+from cxr_desktop.core.atomic import write_bytes_atomic
+from cxr_desktop.core.screening import ScreeningRow
+
+
+def csv_columns(classes: list[str]) -> list[str]:
+    return ["path", "status", "prediction", *[f"p_{c}" for c in classes], "risk", "flagged", "message", "sha256"]
+
+
+def csv_record(row: ScreeningRow, classes: list[str]) -> dict[str, str]:
+    record = {
+        "path": str(row.path),
+        "status": row.status,
+        "prediction": row.prediction,
+        "risk": "" if math.isnan(row.risk) else f"{row.risk:.4f}",
+        "flagged": ";".join(row.flagged),
+        "message": row.message,
+        "sha256": row.sha256,
+    }
+    for name in classes:
+        value = row.probabilities.get(name)
+        record[f"p_{name}"] = "" if value is None else f"{value:.4f}"
+    return record
+
+
+def render_csv(rows: list[ScreeningRow], classes: list[str]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=csv_columns(classes), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(csv_record(row, classes))
+    return buffer.getvalue().encode("utf-8")
+
+
+class ResultsCsv:
+    """Collects rows and keeps ``target`` a valid, up-to-date CSV while a batch runs."""
+
+    def __init__(self, target: str | Path, classes: list[str], flush_interval: float = 1.0) -> None:
+        self.target = Path(target)
+        self.classes = classes
+        self.rows: list[ScreeningRow] = []
+        self.flush_interval = flush_interval
+        self._last_flush = 0.0
+        self.flush()
+
+    def add(self, row: ScreeningRow) -> None:
+        self.rows.append(row)
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+
+    def flush(self) -> None:
+        write_bytes_atomic(self.target, render_csv(self.rows, self.classes))
+        self._last_flush = time.monotonic()

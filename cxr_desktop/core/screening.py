@@ -1,0 +1,187 @@
+"""The one screening loop: files in, one ``ScreeningRow`` per file out, never an exception.
+
+The CLI drives it with a terminal progress bar, the GUI worker with a Qt progress bar. Decoding
+and preprocessing run in a small thread pool ahead of inference (OpenCV and pydicom's decoders
+release the GIL), so the model is never waiting for JPEG work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol
+
+import numpy as np
+
+from cxr_desktop.core import decision
+from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.overlay import heatmap_to_image, render_overlay
+from cxr_desktop.core.preprocessing import PreprocessingSpec, preprocess
+from cxr_desktop.core.radiograph import Radiograph, load_radiograph
+
+log = logging.getLogger(__name__)
+
+
+class ScoringEngine(Protocol):
+    """What screening needs from ``cxr_desktop.engine.Engine`` (kept abstract so the core stays TF-free)."""
+
+    spec: PreprocessingSpec
+    classes: list[str]
+
+    def score(self, images: np.ndarray): ...
+
+    def explain(self, images: np.ndarray): ...
+
+
+@dataclass
+class ScreeningRow:
+    path: Path
+    status: str
+    prediction: str = ""
+    probabilities: dict[str, float] = field(default_factory=dict)
+    risk: float = float("nan")
+    flagged: list[str] = field(default_factory=list)
+    message: str = ""
+    sha256: str = ""
+    radiograph: Radiograph | None = None
+    heatmap_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """Every regular file under ``folder``, recursively, in a stable (sorted) order.
+
+    Nothing is skipped silently: files that are not images become error rows with a reason.
+    Symbolic links to folders are not followed (no loops); links to files are listed.
+    """
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            found.append(Path(root) / name)
+    return found
+
+
+def _load(path: Path, spec: PreprocessingSpec) -> tuple[Radiograph, np.ndarray]:
+    radiograph = load_radiograph(path)
+    return radiograph, preprocess(radiograph.pixels, spec)
+
+
+def _message(radiograph: Radiograph) -> str:
+    return "; ".join((*radiograph.warnings, *radiograph.notes))
+
+
+def error_row(path: Path, exc: BaseException) -> ScreeningRow:
+    """A row for a file that could not be scored; unexpected exceptions are logged, not shown raw."""
+    if isinstance(exc, CxrError):
+        return ScreeningRow(path=path, status="error", message=exc.reason)
+    log.exception("unexpected failure on %s", path, exc_info=exc)
+    return ScreeningRow(path=path, status="error", message=f"unexpected error while reading ({type(exc).__name__})")
+
+
+def _score_batch(
+    engine: ScoringEngine,
+    batch: list[tuple[Path, Radiograph, np.ndarray]],
+    heatmap_dir: Path | None,
+    thresholds: dict[str, float],
+    root: Path | None,
+    colormap: str,
+) -> list[ScreeningRow]:
+    images = np.stack([tensor for _, _, tensor in batch])
+    scores = engine.explain(images) if heatmap_dir is not None else engine.score(images)
+    rows = []
+    for index, (path, radiograph, _) in enumerate(batch):
+        probabilities = scores.probabilities[index]
+        prediction = decision.predict_label(probabilities, engine.classes, thresholds)
+        row = ScreeningRow(
+            path=path,
+            status="ok",
+            prediction=prediction,
+            probabilities={c: float(p) for c, p in zip(engine.classes, probabilities)},
+            risk=decision.risk(probabilities, engine.classes),
+            flagged=decision.flagged(probabilities, engine.classes, thresholds),
+            message=_message(radiograph),
+            sha256=radiograph.sha256,
+            radiograph=radiograph,
+        )
+        if heatmap_dir is not None:
+            row.heatmap_path = _write_heatmap(
+                heatmap_dir, path, root, radiograph, scores.cams[index][engine.classes.index(prediction)], colormap
+            )
+        rows.append(row)
+    return rows
+
+
+def _write_heatmap(folder: Path, path: Path, root: Path | None, radiograph: Radiograph, cam, colormap: str) -> Path:
+    from cxr_desktop.core.atomic import write_png_atomic
+
+    relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
+    target = folder / (relative.as_posix().replace("/", "__") + ".gradcam.png")
+    heatmap = heatmap_to_image(cam, radiograph.width, radiograph.height)
+    write_png_atomic(target, render_overlay(radiograph.pixels, heatmap, colormap=colormap))
+    return target
+
+
+def screen(
+    paths: Iterable[Path],
+    engine: ScoringEngine,
+    *,
+    thresholds: dict[str, float],
+    batch_size: int = 16,
+    heatmap_dir: Path | None = None,
+    root: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    workers: int = 2,
+    colormap: str = "turbo",
+) -> Iterator[ScreeningRow]:
+    """Yield one row per path, in input order, batching inference and prefetching decodes.
+
+    ``should_stop`` is polled between batches: cancelling loses at most the batch in flight, and
+    every row already yielded stays valid.
+    """
+    paths = list(paths)
+    lookahead = max(2 * batch_size, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode") as pool:
+        pending: deque[tuple[Path, Future]] = deque()
+        queue = iter(paths)
+
+        def fill() -> None:
+            while len(pending) < lookahead:
+                path = next(queue, None)
+                if path is None:
+                    return
+                pending.append((path, pool.submit(_load, path, engine.spec)))
+
+        fill()
+        while pending:
+            if should_stop():
+                for _, future in pending:
+                    future.cancel()
+                return
+            ready: list[tuple[Path, Radiograph, np.ndarray]] = []
+            order: list[ScreeningRow | int] = []
+            while pending and len(ready) < batch_size:
+                path, future = pending.popleft()
+                try:
+                    radiograph, tensor = future.result()
+                except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
+                    order.append(error_row(path, exc))
+                else:
+                    order.append(len(ready))
+                    ready.append((path, radiograph, tensor))
+                fill()
+            scored: list[ScreeningRow] = []
+            if ready:
+                try:
+                    scored = _score_batch(engine, ready, heatmap_dir, thresholds, root, colormap)
+                except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
+                    scored = [error_row(path, exc) for path, _, _ in ready]
+            for item in order:
+                yield scored[item] if isinstance(item, int) else item

@@ -1,0 +1,108 @@
+"""Shared fixtures: real data paths, the bundled models, and a tiny bundle for plumbing tests.
+
+The tiny bundle (a 4-layer CNN at 64 px, random weights) goes through the real bundle writer and
+the real engine; it proves plumbing only. Claims about the product use the bundled models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "resources" / "samples"
+CLASSES3 = ["covid", "pneumonia", "normal"]
+
+
+def data_dir() -> Path:
+    from trainer.data import default_data_dir
+
+    return default_data_dir()
+
+
+@pytest.fixture(scope="session")
+def cxr3() -> Path:
+    """The shared real data set; tests that need it fail loudly if it is missing."""
+    path = data_dir()
+    assert (path / "manifest.csv").is_file(), f"real data not found at {path}; set CXR_DATA_DIR"
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_images() -> list[Path]:
+    return sorted(SAMPLES.glob("*.jpg"))
+
+
+def tiny_metadata(classes: list[str], size: int, gradcam_layer: str) -> dict:
+    from cxr_desktop.core.preprocessing import PreprocessingSpec
+
+    return {
+        "name": "tiny-test",
+        "version": "0.0.1",
+        "changelog": {"0.0.1": "test fixture"},
+        "description": "random-weight stand-in for plumbing tests",
+        "intended_use": "tests only",
+        "authors": ["tests"],
+        "data_source": "none",
+        "references": [],
+        "network_data_format": {
+            "inputs": {"image": {"num_channels": 3, "spatial_shape": [size, size], "value_range": [0, 1]}},
+            "outputs": {"pred": {"num_channels": len(classes)}},
+        },
+        "classes": classes,
+        "thresholds": {c: 0.5 for c in classes},
+        "preprocessing": PreprocessingSpec(size=size).to_metadata(),
+        "gradcam_layer": gradcam_layer,
+        "feature_layer": "pooled",
+        "logits_layer": "logits",
+        "calibration": {"temperature": 1.0},
+    }
+
+
+def make_tiny_bundle(folder: Path, classes: list[str] = CLASSES3, size: int = 64):
+    import keras
+
+    from cxr_desktop.core.bundle import write_bundle
+    from trainer.backbones import build_classifier
+
+    keras.utils.set_random_seed(0)
+    model, gradcam_layer, _ = build_classifier("small_cnn", len(classes), size=size)
+    return write_bundle(folder, model, tiny_metadata(classes, size, gradcam_layer))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_bundle):
+    from cxr_desktop.engine.engine import Engine
+
+    return Engine(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def bundle_3class():
+    from cxr_desktop.core.bundle import load_bundle
+
+    return load_bundle("densenet121-3class")
+
+
+@pytest.fixture(scope="session")
+def bundle_binary():
+    from cxr_desktop.core.bundle import load_bundle
+
+    return load_bundle("densenet121-binary")
+
+
+@pytest.fixture(scope="session")
+def engine_3class(bundle_3class):
+    from cxr_desktop.engine.engine import Engine
+
+    return Engine(bundle_3class)
