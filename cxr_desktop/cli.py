@@ -123,13 +123,42 @@ def run_gui(args: argparse.Namespace) -> int:
     return run_app(paths=args.paths, model=args.model)
 
 
+def configure_logging() -> None:
+    """Warnings to the terminal; full details (tracebacks included) to the log file only."""
+    from cxr_desktop.core.appdirs import log_file
+
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    console.addFilter(lambda record: record.exc_info is None)
+    root.addHandler(console)
+    try:
+        path = log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if not argv or argv[0] not in {"screen", "gui", "-h", "--help", "--version"}:
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
-    if args.command == "screen":
-        return run_screen(args)
-    return run_gui(args)
+    try:
+        if args.command == "screen":
+            return run_screen(args)
+        return run_gui(args)
+    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches the user
+        from cxr_desktop.core.appdirs import log_file
+
+        logging.getLogger(__name__).exception("unexpected error")
+        print(f"cxr-desktop: unexpected error ({type(exc).__name__}: {exc}); details in {log_file()}",
+              file=sys.stderr)
+        return 1

@@ -47,7 +47,7 @@ def _small_cnn(input_tensor, weights=None, **_):
         x = keras.layers.Activation("relu", name="last_conv" if index == 3 else f"relu{index}")(x)
         if index < 3:
             x = keras.layers.MaxPooling2D(name=f"pool{index}")(x)
-    return keras.Model(input_tensor, x, name="small_cnn")
+    return keras.Model(keras.utils.get_source_inputs(input_tensor), x, name="small_cnn")
 
 
 def backbones() -> dict[str, Backbone]:
