@@ -5,8 +5,11 @@ Pure numpy/scikit-learn so the same code scores a fresh run, a shipped bundle an
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from cxr_desktop.core.decision import NEGATIVE_CLASS, predict_labels
@@ -32,15 +35,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Top-label ECE with equal-width confidence bins."""
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        mask = (confidence > lo) & (confidence <= hi)
-        if mask.any():
-            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
-    return float(ece)
+    table = reliability_bins(probs, labels, bins)
+    used = table["count"] > 0
+    weights = table["count"][used] / len(labels)
+    return float(np.sum(weights * np.abs(table["accuracy"][used] - table["confidence"][used])))
 
 
 def sensitivity_threshold(scores: np.ndarray, positives: np.ndarray, target: float) -> float:
@@ -99,4 +97,148 @@ def classification_metrics(
     result["macro_auc"] = float(np.mean(aucs)) if aucs else float("nan")
     result["confusion_matrix"] = skm.confusion_matrix(labels, predicted, labels=list(range(len(classes)))).tolist()
     result["classes_present"] = [classes[i] for i in present]
+    return result
+
+
+def uncalibrate(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Recover the temperature-1 probabilities from calibrated ones (``softmax(T * log p)``).
+
+    The engine only returns calibrated probabilities; this lets an evaluation through the engine
+    still report calibration before and after, without a second forward pass.
+    """
+    return softmax(temperature * np.log(np.clip(probs, 1e-30, 1.0)))
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, np.ndarray]:
+    """Per equal-width confidence bin: image count, mean confidence and accuracy (NaN when empty).
+
+    The data behind a reliability diagram; the ECE is the count-weighted gap between the two.
+    """
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, weights=confidence, minlength=bins) / count
+        accuracy = np.bincount(which, weights=correct, minlength=bins) / count
+    return {"edges": edges, "count": count, "confidence": mean_confidence, "accuracy": accuracy}
+
+
+def binary_operating_point(
+    classes: list[str],
+    val_labels: np.ndarray,
+    val_probs: np.ndarray,
+    test_labels: np.ndarray,
+    test_probs: np.ndarray,
+    target: float,
+) -> dict:
+    """For a two-class model: the threshold giving sensitivity >= ``target`` on validation, and
+    what that threshold achieves on the held-out test split.
+
+    The positive class is the one that is not ``normal`` (the first class when neither is).
+    """
+    positive = next((i for i, c in enumerate(classes) if c != NEGATIVE_CLASS), 0)
+    threshold = sensitivity_threshold(val_probs[:, positive], val_labels == positive, target)
+
+    def rates(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+        flagged = probs[:, positive] >= threshold
+        is_positive = labels == positive
+        sensitivity = float(flagged[is_positive].mean()) if is_positive.any() else float("nan")
+        specificity = float((~flagged[~is_positive]).mean()) if (~is_positive).any() else float("nan")
+        return sensitivity, specificity
+
+    val_sensitivity, val_specificity = rates(val_labels, val_probs)
+    test_sensitivity, test_specificity = rates(test_labels, test_probs)
+    return {
+        "positive_class": classes[positive],
+        "target_sensitivity": target,
+        "threshold": round(threshold, 6),
+        "validation_sensitivity": val_sensitivity,
+        "validation_specificity": val_specificity,
+        "test_sensitivity": test_sensitivity,
+        "test_specificity": test_specificity,
+    }
+
+
+def group_metrics(
+    groups: Sequence[str],
+    labels: np.ndarray,
+    probs: np.ndarray,
+    classes: list[str],
+    thresholds: dict[str, float],
+    min_images: int = 5,
+) -> dict:
+    """Figures per source or age group (groups of at least ``min_images``): where shortcut
+    learning shows, e.g. a model that is only accurate on the hospital each class came from."""
+    values = np.asarray(list(groups), dtype=object)
+    result: dict = {}
+    for value in sorted(set(values.tolist())):
+        mask = values == value
+        if mask.sum() >= min_images:
+            result[str(value)] = classification_metrics(labels[mask], probs[mask], classes, thresholds)
+    return result
+
+
+def rank_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """One-vs-rest ROC AUC by the Mann-Whitney rank sum (ties count half); NaN if one class is absent.
+
+    Equal to scikit-learn's ``roc_auc_score``, but cheap enough to call thousands of times.
+    """
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def macro_auc(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Mean one-vs-rest AUC over the classes present (with at least one negative)."""
+    aucs = [rank_auc(probs[:, k], labels == k) for k in range(probs.shape[1])]
+    aucs = [a for a in aucs if not np.isnan(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def paired_bootstrap_auc(
+    labels: np.ndarray,
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    classes: list[str],
+    clusters: Sequence[str] | None = None,
+    *,
+    replicates: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """95 % percentile intervals of the AUC difference (B - A), macro and per class.
+
+    Paired: both models are scored on the same resampled images in every replicate, so what the
+    images have in common cancels out. With ``clusters`` (patient ids) whole patients are
+    resampled, because several films of one patient are not independent evidence.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(list(clusters) if clusters is not None else range(len(labels)), dtype=object)
+    unique, members = np.unique(ids, return_inverse=True)
+    by_cluster = [np.flatnonzero(members == k) for k in range(len(unique))]
+    names = ["macro", *classes]
+    draws: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(replicates):
+        pick = np.concatenate([by_cluster[k] for k in rng.integers(0, len(unique), len(unique))])
+        y, a, b = labels[pick], probs_a[pick], probs_b[pick]
+        draws["macro"].append(macro_auc(y, b) - macro_auc(y, a))
+        for k, name in enumerate(classes):
+            draws[name].append(rank_auc(b[:, k], y == k) - rank_auc(a[:, k], y == k))
+    result = {}
+    for k, name in enumerate(names):
+        if name == "macro":
+            observed = macro_auc(labels, probs_b) - macro_auc(labels, probs_a)
+        else:
+            index = k - 1
+            observed = rank_auc(probs_b[:, index], labels == index) - rank_auc(probs_a[:, index], labels == index)
+        values = np.asarray(draws[name], dtype=np.float64)
+        values = values[~np.isnan(values)]
+        low, high = (np.percentile(values, [2.5, 97.5]) if values.size else (float("nan"), float("nan")))
+        result[name] = {"difference": float(observed), "ci95": [float(low), float(high)]}
+    result["replicates"] = replicates
+    result["resampled"] = "patients" if clusters is not None else "images"
     return result

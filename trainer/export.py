@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 from datetime import date
 from pathlib import Path
@@ -17,12 +18,16 @@ from trainer import data as datalib
 from trainer.backbones import build_classifier
 from trainer.config import TrainConfig
 from trainer.evaluation import (
+    binary_operating_point,
     choose_thresholds,
     classification_metrics,
     expected_calibration_error,
     fit_temperature,
+    group_metrics,
     softmax,
 )
+from trainer.report import REPORT_DIR, Predictions, data_card_limitations, write_model_card, write_report
+from trainer.robustness import evaluate_robustness
 from trainer.train import prepare_data, split_arrays
 
 log = logging.getLogger(__name__)
@@ -57,15 +62,25 @@ def predict_logits(model, images: np.ndarray, batch_size: int = 32) -> tuple[np.
     return np.concatenate(logits), np.concatenate(pooled)
 
 
-def group_metrics(samples, labels, probs, classes, thresholds, key: str) -> dict:
-    """Figures per source or age group: where shortcut learning shows."""
-    groups: dict = {}
-    values = np.array([getattr(s, key) for s in samples])
-    for value in sorted(set(values.tolist())):
-        mask = values == value
-        if mask.sum() >= 5:
-            groups[value] = classification_metrics(labels[mask], probs[mask], classes, thresholds)
-    return groups
+def init_bundle_overlap(config: TrainConfig, test_samples: list[datalib.Sample]) -> dict | None:
+    """How many of this run's test patients (and files) the initial bundle was trained on.
+
+    Must be 0 for the test figures to mean anything: ``patient_unit`` assigns a patient the same
+    split in every run with the same seed, and this checks it against the bundle's own split.csv.
+    None when the run did not start from a bundle with a split.
+    """
+    split = Path(config.init) / "split.csv"
+    if not split.is_file():
+        return None
+    trained = [s for s in datalib.read_split(split, Path(config.data)) if s.split == "train"]
+    train_patients = {s.patient_id for s in trained}
+    train_paths = {Path(s.path) for s in trained}
+    return {
+        "init_bundle": str(config.init),
+        "test_patients": len({s.patient_id for s in test_samples}),
+        "test_patients_in_init_train": len({s.patient_id for s in test_samples} & train_patients),
+        "test_images_in_init_train": sum(1 for s in test_samples if Path(s.path) in train_paths),
+    }
 
 
 def export_run(work: Path, out: Path | None = None) -> ModelBundle:
@@ -88,9 +103,19 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
         "split": "test (patient-disjoint)",
         "test": classification_metrics(y_test, test_probs, classes, thresholds),
         "validation": classification_metrics(y_val, val_probs, classes, thresholds),
-        "per_source": group_metrics(test_samples, y_test, test_probs, classes, thresholds, "source"),
-        "per_age_group": group_metrics(test_samples, y_test, test_probs, classes, thresholds, "age_group"),
+        "per_source": group_metrics([s.source for s in test_samples], y_test, test_probs, classes, thresholds),
+        "per_age_group": group_metrics([s.age_group for s in test_samples], y_test, test_probs, classes, thresholds),
     }
+    if len(classes) == 2:
+        metrics["binary_operating_point"] = binary_operating_point(
+            classes, y_val, val_probs, y_test, test_probs, config.target_sensitivity
+        )
+    metrics["robustness"] = evaluate_robustness(
+        [s.path for s in test_samples], y_test, classes, thresholds,
+        datalib.replace_channels(PreprocessingSpec(size=config.size), 1),
+        lambda batch: softmax(predict_logits(model, batch[..., 0], batch_size=len(batch))[0], temperature),
+        seed=config.seed,
+    )
     calibration = {
         "temperature": round(temperature, 6),
         "fitted_on": "validation split",
@@ -98,15 +123,24 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
         "ece_test_after": expected_calibration_error(test_probs, y_test),
     }
     metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics,
-                                datalib.split_summary(samples, classes), dedup)
+                                datalib.split_summary(samples, classes), dedup,
+                                limitations=data_card_limitations(classes, config.where),
+                                init_overlap=init_bundle_overlap(config, test_samples))
     bundle = write_bundle(out, model, metadata)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
+    predictions = Predictions(
+        paths=[Path(os.path.relpath(s.path, config.data)).as_posix() for s in test_samples],
+        labels=y_test, probs=test_probs, classes=classes,
+    )
+    write_report(out / REPORT_DIR, bundle.metadata, predictions)
+    write_model_card(out, bundle.metadata, read_json(work / "config.json"))
     log.info("wrote %s: test macro AUC %.4f", bundle.title, metrics["test"]["macro_auc"])
     return bundle
 
 
-def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, split_summary, dedup) -> dict:
+def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, split_summary, dedup, *,
+                     limitations: list[str], init_overlap: dict | None) -> dict:
     import tensorflow as tf
 
     spec = PreprocessingSpec(size=config.size)
@@ -121,7 +155,7 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
             " for review and highlights regions. Not a diagnosis; not for lateral views, other body"
             " parts, or as the sole basis of any clinical decision."
         ),
-        "limitations": [],
+        "limitations": limitations,
         "authors": ["CXR Desktop developers"],
         "data_source": f"{config.data}" + (f" where {config.where}" if config.where else ""),
         "references": ["Huang et al., Densely Connected Convolutional Networks, CVPR 2017",
@@ -154,6 +188,7 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
             "class_balancing": "balanced class weights n/(k*n_c)",
             "split": split_summary,
             "duplicates": dedup,
+            "init_bundle_test_overlap": init_overlap,
         },
         "metrics": metrics,
         "framework_versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
