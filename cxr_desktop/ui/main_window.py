@@ -1,0 +1,709 @@
+"""The main window: wires the viewer, result panel, batch panel and the engine worker together.
+
+It owns the request ids: every answer from the worker is checked against the latest id asked for,
+so a slow, stale answer can never overwrite what the user is looking at now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PyQt5.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PyQt5.QtWidgets import (
+    QAction, QActionGroup, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
+    QSplitter, QToolButton, QVBoxLayout, QWidget,
+)
+
+from cxr_desktop.core import audit
+from cxr_desktop.core.atomic import write_bytes_atomic, write_png_atomic
+from cxr_desktop.core.bundle import BUNDLED_MODELS
+from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
+from cxr_desktop.core.radiograph import Radiograph
+from cxr_desktop.core.report_pdf import ImageReport, write_batch_summary, write_image_report
+from cxr_desktop.core.results_csv import render_csv
+from cxr_desktop.ui import style
+from cxr_desktop.ui.batch_panel import BatchPanel
+from cxr_desktop.ui.dialogs import about_dialog, help_dialog
+from cxr_desktop.ui.heatmap_controls import HeatmapControls
+from cxr_desktop.ui.qimage import Window, heatmap_rgba, rgba_to_qimage
+from cxr_desktop.ui.result_panel import DISCLAIMER, ResultPanel, display_name
+from cxr_desktop.ui.settings import AppSettings
+from cxr_desktop.ui.viewer import RadiographView
+from cxr_desktop.ui.worker import BatchRow, ImageScore, ModelInfo, WorkerHost
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom);;All files (*)"
+#: The heat map is smooth (it comes from a 7 x 7 feature map), so it is rendered at most this large
+#: and scaled by the view; this keeps class/colormap changes instant on 3000 x 3000 images.
+OVERLAY_MAX_SIDE = 1024
+STEP_DELAY_MS = 120
+
+
+class Banner(QFrame):
+    """A full-width strip above the viewer for refusals (red) and warnings (amber)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 6, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    @property
+    def severity(self) -> str:
+        return str(self.property("severity") or "")
+
+    def show_message(self, severity: str, text: str) -> None:
+        self.setProperty("severity", severity)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        prefix = "Not scored — " if severity == "error" else "Warning — "
+        self.label.setText(prefix + text)
+        self.show()
+
+
+class MainWindow(QMainWindow):
+    """One window for both the radiologist's single image and the clinic's folder screen."""
+
+    image_displayed = pyqtSignal(object)
+    image_refused = pyqtSignal(str)
+    result_displayed = pyqtSignal(object)
+    model_ready = pyqtSignal(object)
+    model_unavailable = pyqtSignal(str)
+    batch_completed = pyqtSignal(bool)
+
+    def __init__(self, settings: AppSettings | None = None, model: str | None = None) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.setWindowTitle("CXR Desktop")
+        self.setWindowIcon(style.icon("app"))
+        self.setAcceptDrops(True)
+        self.model_info: ModelInfo | None = None
+        self.model_name = model or self.settings.model
+        self.radiograph: Radiograph | None = None
+        self.score: ImageScore | None = None
+        self.refusal = ""
+        self._image_id = 0
+        self._model_id = 0
+        self._batch_id = 0
+        self._step_path: Path | None = None
+        self.host = WorkerHost(self)
+        self._build_widgets()
+        self._build_actions()
+        self._connect_worker()
+        self._restore_geometry()
+        self._step_timer = QTimer(self, singleShot=True, interval=STEP_DELAY_MS)
+        self._step_timer.timeout.connect(self._on_step_timer_timeout)
+        self.load_model(self.model_name)
+
+    # --- construction -----------------------------------------------------------------------------
+    def _build_widgets(self) -> None:
+        self.viewer = RadiographView()
+        self.result_panel = ResultPanel()
+        self.heatmap = HeatmapControls(self.settings.colormap, self.settings.overlay_opacity)
+        QVBoxLayout(self.result_panel.heatmap_box).addWidget(self.heatmap)
+        self.heatmap.setEnabled(False)
+        side = QScrollArea()
+        side.setWidget(self.result_panel)
+        side.setWidgetResizable(True)
+        side.setFrameShape(QFrame.NoFrame)
+        side.setMinimumWidth(360)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.banner = Banner()
+        viewer_area = QWidget()
+        viewer_layout = QVBoxLayout(viewer_area)
+        viewer_layout.setContentsMargins(0, 0, 0, 0)
+        viewer_layout.setSpacing(0)
+        viewer_layout.addWidget(self.banner)
+        viewer_layout.addWidget(self.viewer, 1)
+        self.top_split = QSplitter(Qt.Horizontal)
+        self.top_split.addWidget(viewer_area)
+        self.top_split.addWidget(side)
+        self.top_split.setStretchFactor(0, 1)
+        self.top_split.setCollapsible(1, False)
+        self.top_split.setSizes([1040, 380])
+        self.batch = BatchPanel()
+        self.batch.hide()
+        self.main_split = QSplitter(Qt.Vertical)
+        self.main_split.addWidget(self.top_split)
+        self.main_split.addWidget(self.batch)
+        self.main_split.setCollapsible(0, False)
+        self.main_split.setSizes([560, 340])
+        self.setCentralWidget(self.main_split)
+
+        bar = self.statusBar()
+        self.status_model = QLabel("Loading model…")
+        self.status_view = QLabel("")
+        bar.addWidget(self.status_view, 1)
+        bar.addPermanentWidget(self.status_model)
+
+        self.viewer.window_changed.connect(self._on_viewer_window_changed)
+        self.viewer.zoom_changed.connect(self._on_viewer_zoom_changed)
+        self.heatmap.changed.connect(self._on_heatmap_changed)
+        self.batch.open_requested.connect(self._on_batch_open_requested)
+        self.batch.current_changed.connect(self._on_batch_current_changed)
+        self.batch.cancel_requested.connect(self.cancel_batch)
+        self.batch.export_csv_requested.connect(self._on_export_csv_triggered)
+        self.batch.export_pdf_requested.connect(self._on_export_summary_triggered)
+        self.batch.set_identifiers(self.settings.export_identifiers)
+        self.batch.identifiers_changed.connect(self._on_batch_identifiers_changed)
+
+    def _action(self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if icon:
+            action.setIcon(style.icon(icon))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
+        action.setToolTip(f"{action.statusTip()} ({action.shortcut().toString()})" if shortcut else action.statusTip())
+        action.setCheckable(checkable)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_open = a("&Open image…", self._on_open_triggered, QKeySequence.Open, "open-file",
+                          "Open a radiograph (PNG, JPEG, TIFF, BMP, DICOM)")
+        self.act_open_folder = a("Open &folder…", self._on_open_folder_triggered, "Ctrl+Shift+O", "open-folder",
+                                 "Screen every image in a folder and its sub-folders")
+        self.act_save_overlay = a("&Save overlay PNG…", self._on_save_overlay_triggered, QKeySequence.Save,
+                                  "save-image", "Save the image with its heat map as PNG")
+        self.act_report = a("Save &report PDF…", self._on_save_report_triggered, "Ctrl+P", "report",
+                            "Save a one-page PDF report of this image")
+        self.act_copy = a("&Copy result", self._on_copy_triggered, QKeySequence.Copy, "copy",
+                          "Copy the result as text to the clipboard")
+        self.act_export_csv = a("&Export table as CSV…", self._on_export_csv_triggered, "Ctrl+E", "export-csv")
+        self.act_export_summary = a("Export batch &summary PDF…", self._on_export_summary_triggered,
+                                    "Ctrl+Shift+P", "report")
+        self.act_cancel = a("Cancel &batch", self.cancel_batch, "Esc", "cancel", "Stop screening; keep every row")
+        self.act_quit = a("&Quit", self.close, QKeySequence.Quit)
+        self.act_zoom_in = a("Zoom &in", self.viewer.zoom_in, "+", "zoom-in")
+        self.act_zoom_out = a("Zoom &out", self.viewer.zoom_out, "-", "zoom-out")
+        self.act_fit = a("&Fit to window", self.viewer.fit_to_window, "F", "zoom-fit")
+        self.act_actual = a("&Actual size (1:1)", self.viewer.actual_size, "1", "zoom-actual")
+        self.act_invert = a("&Invert", self._on_invert_triggered, "I", "invert", "Invert grey levels")
+        self.act_reset_wl = a("&Reset window/level", self.viewer.reset_window, "R", "window-reset")
+        self.act_heatmap = a("Show &heat map", self._on_heatmap_action_toggled, "H", "heatmap",
+                             "Show or hide the Grad-CAM heat map", checkable=True)
+        self.act_heatmap.setChecked(True)
+        self.act_batch_panel = a("Show batch &table", self._on_batch_panel_toggled, "Ctrl+B",
+                                 tip="Show or hide the folder results table", checkable=True)
+        self.act_model_folder = a("Open model &bundle folder…", self._on_model_folder_triggered, None, "model",
+                                  "Use any model bundle folder")
+        self.act_help = a("&Keyboard shortcuts", self._on_help_triggered, QKeySequence.HelpContents, "keyboard")
+        self.act_about = a("&About CXR Desktop and model card", self._on_about_triggered, None, "info")
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.act_open, self.act_open_folder])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_save_overlay, self.act_report, self.act_copy])
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_export_csv, self.act_export_summary])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_invert, self.act_reset_wl, self.act_heatmap])
+        view_menu.addSeparator()
+        view_menu.addAction(self.act_batch_panel)
+        model_menu = menu.addMenu("&Model")
+        self.model_group = QActionGroup(self)
+        self.model_actions: dict[str, QAction] = {}
+        for name in BUNDLED_MODELS:
+            action = QAction(name, self, checkable=True)
+            action.setData(name)
+            action.setStatusTip(f"Use the bundled model {name}")
+            self.model_group.addAction(action)
+            model_menu.addAction(action)
+            self.model_actions[name] = action
+        self.custom_model_action = QAction("", self, checkable=True)
+        self.custom_model_action.setVisible(False)
+        self.model_group.addAction(self.custom_model_action)
+        model_menu.addAction(self.custom_model_action)
+        self.model_group.triggered.connect(self._on_model_group_triggered)
+        model_menu.addSeparator()
+        model_menu.addAction(self.act_model_folder)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addActions([self.act_help, self.act_about])
+        file_menu.insertAction(self.act_quit, self.act_cancel)
+        file_menu.insertSeparator(self.act_quit)
+
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QSize(22, 22))
+        toolbar.setToolButtonStyle(Qt.ToolButtonIconOnly)
+        toolbar.addActions([self.act_open, self.act_open_folder])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_reset_wl, self.act_invert, self.act_heatmap])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_save_overlay, self.act_report, self.act_copy])
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_help])
+        self._refresh_recent_menu()
+        self._update_actions()
+
+    def _connect_worker(self) -> None:
+        worker = self.host.worker
+        worker.model_loading.connect(self._on_worker_model_loading)
+        worker.model_loaded.connect(self._on_worker_model_loaded)
+        worker.model_failed.connect(self._on_worker_model_failed)
+        worker.image_scored.connect(self._on_worker_image_scored)
+        worker.image_failed.connect(self._on_worker_image_failed)
+        worker.batch_started.connect(self._on_worker_batch_started)
+        worker.batch_rows_ready.connect(self._on_worker_batch_rows_ready)
+        worker.batch_finished.connect(self._on_worker_batch_finished)
+        self.host.decoder.loaded.connect(self._on_decoder_loaded)
+        self.host.decoder.failed.connect(self._on_decoder_failed)
+
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.geometry
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1440, 920)
+
+    # --- public operations (menus, drops, the command line and tests all come through here) --------
+    def load_model(self, model: str) -> None:
+        """Load a bundled model by name or a bundle folder; the current image is re-scored when it lands."""
+        self.model_name = model
+        self.model_info = None
+        self._model_id = self.host.load_model(model)
+        self.status_model.setText(f"Loading model {Path(model).name}…")
+        self.result_panel.set_model(None, f"loading {Path(model).name}…")
+        self._check_model_action(model)
+        self._update_actions()
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """One file opens in the viewer; a folder or several files are screened as a batch."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            return
+        if len(paths) == 1 and not paths[0].is_dir():
+            self.open_image(paths[0])
+            return
+        folders = [path if path.is_dir() else path.parent for path in paths]
+        self.screen(paths, Path(os.path.commonpath([str(folder) for folder in folders])))
+
+    def open_image(self, path: Path) -> None:
+        path = Path(path)
+        self._image_id = self.host.decode(path)
+        self.settings.last_folder = str(path.parent)
+        self._refresh_recent_menu(self.settings.add_recent(str(path)))
+        self.status_view.setText(f"Opening {path.name}…")
+
+    def screen(self, items: list[Path], root: Path | None) -> None:
+        """Screen files/folders; any batch already running is cancelled first (its rows are replaced)."""
+        if self.model_info is None and self.refusal.startswith("Model could not"):
+            self.banner.show_message("error", self.refusal)
+            return
+        self.host.cancel_batch()
+        classes = self.model_info.classes if self.model_info else []
+        self.batch.start(root or Path(items[0]).parent, classes)
+        self._batch_id = self.host.start_batch(list(items), root)
+        if root is not None:
+            self.settings.last_folder = str(root)
+        self.act_batch_panel.setChecked(True)
+        self._update_actions()
+
+    def cancel_batch(self) -> None:
+        if self.batch.running:
+            self.host.cancel_batch()
+            self.status_view.setText("Cancelling — finishing the images already in the model…")
+
+    def export_csv(self, target: Path, identifiers: str | None = None) -> Path:
+        """The table as CSV with exactly the headless ``screen`` command's columns.
+
+        ``identifiers`` (default: the batch panel's choice, pseudonymise unless changed) decides what
+        the path column holds, as the CLI's ``--identifiers`` does.
+        """
+        mode = identifiers or self.batch.identifiers_mode
+        rows = self.batch.model.rows
+        write_bytes_atomic(target, render_csv(rows, self.batch.model.classes, identifiers=mode))
+        audit.record_export("csv", target, rows=len(rows), identifiers=mode, bundle=self._bundle(), source="gui")
+        self.status_view.setText(f"Saved {target}")
+        return target
+
+    def _bundle(self):
+        return self.model_info.bundle if self.model_info else None
+
+    def export_summary(self, target: Path) -> Path:
+        write_batch_summary(target, self.batch.model.rows, self.batch.model.classes,
+                            model_title=self.model_info.title if self.model_info else self.model_name,
+                            folder=self.batch.model.root, complete=not self.batch.running
+                            and self.batch.progress.value() >= self.batch.total)
+        audit.record_export("pdf-summary", target, rows=len(self.batch.model.rows), bundle=self._bundle(),
+                            source="gui")
+        self.status_view.setText(f"Saved {target}")
+        return target
+
+    def overlay_rgb(self) -> np.ndarray | None:
+        """The displayed image (current window/level) blended with the heat map, full resolution."""
+        grey = self.viewer.rendered_grey()
+        if grey is None or self.score is None or self.radiograph is None:
+            return None
+        heat = heatmap_to_image(self._cam(), self.radiograph.width, self.radiograph.height)
+        return render_overlay(grey.astype(np.float32) / 255.0, heat, alpha=self.heatmap.opacity_value,
+                              colormap=self.heatmap.selected_colormap)
+
+    def save_overlay(self, target: Path) -> Path:
+        rgb = self.overlay_rgb()
+        if rgb is None:
+            raise ValueError("no scored image to save")
+        write_png_atomic(target, rgb)
+        audit.record_export("png", target, rows=1, bundle=self._bundle(), source="gui")
+        self.status_view.setText(f"Saved {target}")
+        return target
+
+    def save_report(self, target: Path) -> Path:
+        overlay = self.overlay_rgb()
+        if overlay is None or self.score is None or self.radiograph is None:
+            raise ValueError("no scored image to report")
+        info = self.radiograph.dicom
+        study = {}
+        if info is not None:
+            study = {"Patient ID": info.patient_id, "Study date": info.study_date, "View": info.view_position,
+                     "Modality": info.modality}
+        report = ImageReport(
+            path=self.radiograph.path, sha256=self.radiograph.sha256, image=self.viewer.rendered_grey(),
+            overlay=overlay, classes=self.score.classes, probabilities=[float(p) for p in self.score.probabilities],
+            thresholds=self.score.thresholds, prediction=self.score.prediction, flagged=self.score.flagged,
+            explained_class=self.heatmap.selected_class or self.score.prediction,
+            model_title=self.score.model_title, device=self.model_info.device if self.model_info else "",
+            warnings=self._warnings(), study=study,
+        )
+        write_image_report(target, report)
+        audit.record_export("pdf", target, rows=1, bundle=self._bundle(), source="gui")
+        self.status_view.setText(f"Saved {target}")
+        return target
+
+    def result_text(self) -> str:
+        if self.score is None or self.radiograph is None:
+            return ""
+        lines = [f"File: {self.radiograph.path}", f"SHA-256: {self.radiograph.sha256}",
+                 f"Model: {self.score.model_title}",
+                 f"Predicted finding: {display_name(self.score.prediction)}"
+                 f" ({self.score.probability(self.score.prediction) * 100:.1f}%)"]
+        lines += [f"  {display_name(name)}: {self.score.probability(name) * 100:.1f}%"
+                  f"{'  (above threshold)' if name in self.score.flagged else ''}" for name in self.score.classes]
+        lines += [f"Warning: {text}" for text in self._warnings()]
+        lines.append(DISCLAIMER)
+        return "\n".join(lines)
+
+    # --- worker answers ------------------------------------------------------------------------------
+    def _on_worker_model_loading(self, request_id: int, model: str) -> None:
+        if request_id == self._model_id:
+            self.status_model.setText(f"Loading model {Path(model).name}…")
+
+    def _on_worker_model_loaded(self, request_id: int, info: ModelInfo) -> None:
+        if request_id != self._model_id:
+            return
+        self.model_info = info
+        self.settings.model = self.model_name
+        self.status_model.setText(f"{info.title} · {info.device}")
+        self.result_panel.set_model(info)
+        if self.refusal.startswith("Model could not"):
+            self.refusal = ""
+            self.banner.hide()
+        if self.batch.model.classes != info.classes and not self.batch.running and not self.batch.model.items:
+            self.batch.set_classes(info.classes, None)
+        if self.radiograph is not None:
+            self.result_panel.show_pending(f"Re-scoring with {info.title}…")
+            self.host.score(self._image_id, self.radiograph)
+        self._update_actions()
+        self.model_ready.emit(info)
+
+    def _on_worker_model_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._model_id:
+            return
+        self.status_model.setText("No model loaded")
+        self.result_panel.set_model(None, "not loaded")
+        self.refusal = f"Model could not be loaded: {message}"
+        self.banner.show_message("error", self.refusal)
+        self._update_actions()
+        self.model_unavailable.emit(message)
+
+    def _on_decoder_loaded(self, request_id: int, radiograph: Radiograph) -> None:
+        if request_id != self._image_id:
+            return
+        self.radiograph, self.score, self.refusal = radiograph, None, ""
+        self.viewer.set_image(radiograph.pixels, radiograph.bit_depth)
+        self.result_panel.show_radiograph(radiograph)
+        self.heatmap.setEnabled(False)
+        self._show_warnings()
+        self.setWindowTitle(f"{radiograph.path.name} — CXR Desktop")
+        self.status_view.setText(f"{radiograph.path.name}: {radiograph.width} x {radiograph.height}")
+        if self.model_info is None:
+            self.result_panel.show_pending("Waiting for the model to finish loading…")
+        self.host.score(request_id, radiograph)
+        self._update_actions()
+        self.image_displayed.emit(radiograph)
+
+    def _on_decoder_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._image_id:
+            return
+        self.radiograph, self.score, self.refusal = None, None, message
+        self.viewer.clear()
+        self.result_panel.clear()
+        self.result_panel.show_failure("The file was refused; see the banner above the image.")
+        self.heatmap.setEnabled(False)
+        self.banner.show_message("error", message)
+        self.status_view.setText(message)
+        self._update_actions()
+        self.image_refused.emit(message)
+
+    def _on_worker_image_scored(self, request_id: int, result: ImageScore) -> None:
+        if request_id != self._image_id or self.radiograph is None or result.path != self.radiograph.path:
+            return
+        if self.model_info is None or result.model_title != self.model_info.title:
+            return
+        self.score = result
+        self.result_panel.show_result(result)
+        self.heatmap.set_classes(result.classes, result.prediction)
+        self.heatmap.setEnabled(True)
+        self._update_overlay()
+        self._show_warnings()
+        self._update_actions()
+        self.result_displayed.emit(result)
+
+    def _on_worker_image_failed(self, request_id: int, message: str) -> None:
+        if request_id != self._image_id:
+            return
+        self.result_panel.show_failure(message)
+        self.banner.show_message("error", message)
+
+    def _on_worker_batch_started(self, request_id: int, total: int) -> None:
+        if request_id == self._batch_id:
+            if self.model_info is not None and self.batch.model.classes != self.model_info.classes:
+                self.batch.set_classes(self.model_info.classes, self.batch.model.root)
+            self.batch.set_total(total)
+
+    def _on_worker_batch_rows_ready(self, request_id: int, rows: list[BatchRow]) -> None:
+        if request_id == self._batch_id:
+            first = not self.batch.model.items
+            self.batch.add_rows(rows)
+            if first and self.radiograph is None:
+                self.batch.select_first()
+
+    def _on_worker_batch_finished(self, request_id: int, cancelled: bool, seconds: float) -> None:
+        if request_id != self._batch_id:
+            return
+        self.batch.finish(cancelled, seconds)
+        self.status_view.setText("Batch cancelled; every row already scored is kept." if cancelled
+                                 else f"Batch done in {seconds:.1f} s.")
+        self._update_actions()
+        self.batch_completed.emit(cancelled)
+
+    # --- heat map ---------------------------------------------------------------------------------
+    def _cam(self) -> np.ndarray:
+        name = self.heatmap.selected_class or self.score.prediction
+        return self.score.cams[self.score.classes.index(name)]
+
+    def _update_overlay(self) -> None:
+        if self.score is None or self.radiograph is None:
+            self.viewer.clear_overlay()
+            return
+        scale = min(1.0, OVERLAY_MAX_SIDE / max(self.radiograph.width, self.radiograph.height))
+        width = max(1, round(self.radiograph.width * scale))
+        height = max(1, round(self.radiograph.height * scale))
+        heat = heatmap_to_image(self._cam(), width, height)
+        rgba = heatmap_rgba(heat, colorize(heat, self.heatmap.selected_colormap))
+        self.viewer.set_overlay(rgba_to_qimage(rgba))
+        self.viewer.set_overlay_opacity(self.heatmap.opacity_value)
+        self.viewer.set_overlay_visible(self.heatmap.visible.isChecked())
+
+    def _on_heatmap_changed(self) -> None:
+        self.settings.overlay_opacity = self.heatmap.opacity_value
+        self.settings.colormap = self.heatmap.selected_colormap
+        if self.act_heatmap.isChecked() != self.heatmap.visible.isChecked():
+            self.act_heatmap.setChecked(self.heatmap.visible.isChecked())
+        self._update_overlay()
+
+    def _on_heatmap_action_toggled(self, checked: bool) -> None:
+        if self.heatmap.visible.isChecked() != checked:
+            self.heatmap.visible.setChecked(checked)
+
+    # --- warnings -----------------------------------------------------------------------------------
+    def _warnings(self) -> list[str]:
+        found: list[str] = []
+        for text in (*(self.radiograph.warnings if self.radiograph else ()),
+                     *(self.score.warnings if self.score else ())):
+            if text not in found:
+                found.append(text)
+        return found
+
+    def _show_warnings(self) -> None:
+        warnings = self._warnings()
+        if warnings:
+            self.banner.show_message("warning", "; ".join(warnings))
+        else:
+            self.banner.hide()
+
+    # --- menus and other user events --------------------------------------------------------------
+    def _update_actions(self) -> None:
+        scored = self.score is not None
+        for action in (self.act_save_overlay, self.act_report, self.act_copy):
+            action.setEnabled(scored)
+        has_rows = bool(self.batch.model.items)
+        self.act_export_csv.setEnabled(has_rows)
+        self.act_export_summary.setEnabled(has_rows)
+        self.act_cancel.setEnabled(self.batch.running)
+        for action in (*self.model_actions.values(), self.custom_model_action, self.act_model_folder):
+            action.setEnabled(not self.batch.running)
+
+    def _check_model_action(self, model: str) -> None:
+        action = self.model_actions.get(model)
+        if action is None:
+            self.custom_model_action.setText(f"Bundle: {Path(model).name}")
+            self.custom_model_action.setData(model)
+            self.custom_model_action.setVisible(True)
+            action = self.custom_model_action
+        action.setChecked(True)
+
+    def _refresh_recent_menu(self, recent: list[str] | None = None) -> None:
+        self.recent_menu.clear()
+        for path in recent if recent is not None else self.settings.recent_files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.setData(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_paths([Path(p)]))
+        self.recent_menu.setEnabled(not self.recent_menu.isEmpty())
+
+    def _ask_save(self, title: str, suggested: str, filter_: str) -> Path | None:
+        name, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_folder) / suggested), filter_)
+        return Path(name) if name else None
+
+    def _run_export(self, what: str, operation, target: Path | None) -> None:
+        if target is None:
+            return
+        try:
+            operation(target)
+        except (OSError, ValueError, CxrError) as exc:
+            log.warning("%s failed: %s", what, exc)
+            self.banner.show_message("error", f"{what} failed: {exc}")
+
+    def _on_open_triggered(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(self, "Open radiograph", self.settings.last_folder, IMAGE_FILTER)
+        if name:
+            self.open_image(Path(name))
+
+    def _on_open_folder_triggered(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Screen a folder", self.settings.last_folder)
+        if folder:
+            self.screen([Path(folder)], Path(folder))
+
+    def _on_save_overlay_triggered(self) -> None:
+        if self.radiograph is not None:
+            suggested = f"{self.radiograph.path.stem}.gradcam-{self.heatmap.selected_class}.png"
+            self._run_export("Saving the overlay", self.save_overlay,
+                             self._ask_save("Save overlay PNG", suggested, "PNG image (*.png)"))
+
+    def _on_save_report_triggered(self) -> None:
+        if self.radiograph is not None:
+            self._run_export("Saving the report", self.save_report,
+                             self._ask_save("Save PDF report", f"{self.radiograph.path.stem}.report.pdf",
+                                            "PDF (*.pdf)"))
+
+    def _on_copy_triggered(self) -> None:
+        text = self.result_text()
+        if text:
+            QApplication.clipboard().setText(text)
+            self.status_view.setText("Result copied to the clipboard")
+
+    def _on_export_csv_triggered(self) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        self._run_export("Exporting the CSV", self.export_csv,
+                         self._ask_save("Export results CSV", f"screening-{stamp}.csv", "CSV (*.csv)"))
+
+    def _on_export_summary_triggered(self) -> None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M")
+        self._run_export("Exporting the summary", self.export_summary,
+                         self._ask_save("Export batch summary PDF", f"screening-{stamp}.pdf", "PDF (*.pdf)"))
+
+    def _on_batch_identifiers_changed(self, mode: str) -> None:
+        self.settings.export_identifiers = mode
+
+    def _on_invert_triggered(self) -> None:
+        self.viewer.toggle_invert()
+
+    def _on_batch_panel_toggled(self, checked: bool) -> None:
+        if checked and not self.batch.isVisible():
+            total = max(self.main_split.height(), 600)
+            self.main_split.setSizes([int(total * 0.5), total - int(total * 0.5)])
+        self.batch.setVisible(checked)
+
+    def _on_model_group_triggered(self, action: QAction) -> None:
+        model = str(action.data())
+        if model != self.model_name or self.model_info is None:
+            self.load_model(model)
+
+    def _on_model_folder_triggered(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model bundle folder", self.settings.last_folder)
+        if folder:
+            self.load_model(folder)
+
+    def _on_help_triggered(self) -> None:
+        help_dialog(self, self.actions()).exec_()
+
+    def _on_about_triggered(self) -> None:
+        about_dialog(self, self.model_info.bundle if self.model_info else None).exec_()
+
+    def _on_batch_open_requested(self, path: Path) -> None:
+        self._step_timer.stop()
+        self.open_image(path)
+
+    def _on_batch_current_changed(self, path: Path) -> None:
+        self._step_path = path
+        self._step_timer.start()
+
+    def _on_step_timer_timeout(self) -> None:
+        if self._step_path is not None and (self.radiograph is None or self.radiograph.path != self._step_path):
+            self.open_image(self._step_path)
+
+    def _on_viewer_window_changed(self, window: Window) -> None:
+        invert = " · inverted" if window.invert else ""
+        self.status_view.setText(f"Window {window.width * 100:.0f}% · level {window.center * 100:.0f}%{invert}")
+
+    def _on_viewer_zoom_changed(self, scale: float) -> None:
+        self.status_view.setText(f"Zoom {scale * 100:.0f}%")
+
+    # --- drag and drop, closing ----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Cancel any batch, stop the worker thread and wait for it, then save settings."""
+        self._step_timer.stop()
+        self.host.shutdown()
+        self.settings.geometry = self.saveGeometry()
+        self.settings.sync()
+        super().closeEvent(event)

@@ -1,0 +1,170 @@
+"""The batch results table: a Qt model over ``ScreeningRow``s plus a sort/filter proxy.
+
+Rows only ever get appended (in groups, as the worker sends them), so the view stays live while a
+folder is screened; thumbnails become pixmaps lazily, only for rows that are painted.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
+from PyQt5.QtGui import QBrush, QPixmap
+
+from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.ui import style
+from cxr_desktop.ui.qimage import grey_to_qimage
+from cxr_desktop.ui.result_panel import display_name
+from cxr_desktop.ui.worker import BatchRow
+
+SORT_ROLE = Qt.UserRole
+PATH_ROLE = Qt.UserRole + 1
+
+
+class ResultsTableModel(QAbstractTableModel):
+    """Columns: thumbnail, file, status, prediction, one probability per class, risk, message."""
+
+    def __init__(self, classes: list[str] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.classes: list[str] = list(classes or [])
+        self.items: list[BatchRow] = []
+        self.root: Path | None = None
+        self._pixmaps: dict[int, QPixmap] = {}
+
+    # --- content -------------------------------------------------------------------------------
+    def reset(self, classes: list[str], root: Path | None) -> None:
+        self.beginResetModel()
+        self.classes, self.root, self.items = list(classes), root, []
+        self._pixmaps.clear()
+        self.endResetModel()
+
+    def append(self, rows: list[BatchRow]) -> None:
+        if not rows:
+            return
+        start = len(self.items)
+        self.beginInsertRows(QModelIndex(), start, start + len(rows) - 1)
+        self.items.extend(rows)
+        self.endInsertRows()
+
+    @property
+    def rows(self) -> list[ScreeningRow]:
+        return [item.row for item in self.items]
+
+    def headers(self) -> list[str]:
+        return ["", "File", "Status", "Prediction", *[f"P({display_name(c)})" for c in self.classes],
+                "Risk", "Warnings / message"]
+
+    @property
+    def risk_column(self) -> int:
+        return 4 + len(self.classes)
+
+    @property
+    def message_column(self) -> int:
+        return 5 + len(self.classes)
+
+    def relative_name(self, path: Path) -> str:
+        if self.root is not None and path.is_relative_to(self.root):
+            return path.relative_to(self.root).as_posix()
+        return path.name
+
+    # --- Qt model API ----------------------------------------------------------------------------
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt override
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.headers())
+
+    def headerData(self, section: int, orientation, role: int = Qt.DisplayRole):  # noqa: N802
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole:
+            return self.headers()[section]
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == self.risk_column:
+            return "Total probability of disease (1 - P(normal)); the default order, most suspicious first"
+        return None
+
+    def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        row, column = item.row, index.column()
+        if role == PATH_ROLE:
+            return str(row.path)
+        if role == Qt.DecorationRole and column == 0:
+            return self._pixmap(index.row(), item)
+        if role == Qt.DisplayRole:
+            return self._text(row, column)
+        if role == SORT_ROLE:
+            return self._sort_key(row, column)
+        if role == Qt.ToolTipRole:
+            if column == 1:
+                return f"{row.path}\nsha256 {row.sha256 or '—'}"
+            if column == self.message_column and row.message:
+                return row.message
+        if role == Qt.TextAlignmentRole and 4 <= column <= self.risk_column:
+            return int(Qt.AlignRight | Qt.AlignVCenter)
+        if role == Qt.ForegroundRole:
+            if not row.ok and column in (2, self.message_column):
+                return QBrush(style.ERROR)
+            if row.ok and column == self.message_column and row.message:
+                return QBrush(style.WARNING)
+            if column == 3 and row.flagged:
+                return QBrush(style.FLAGGED)
+        return None
+
+    def _pixmap(self, number: int, item: BatchRow) -> QPixmap | None:
+        if item.thumbnail is None:
+            return None
+        if number not in self._pixmaps:
+            self._pixmaps[number] = QPixmap.fromImage(grey_to_qimage(item.thumbnail))
+        return self._pixmaps[number]
+
+    def _text(self, row: ScreeningRow, column: int) -> str:
+        if column == 0:
+            return ""
+        if column == 1:
+            return self.relative_name(row.path)
+        if column == 2:
+            return "scored" if row.ok else "not scored"
+        if column == 3:
+            return display_name(row.prediction) if row.prediction else "—"
+        if column == self.risk_column:
+            return "—" if math.isnan(row.risk) else f"{row.risk:.3f}"
+        if column == self.message_column:
+            return row.message
+        value = row.probabilities.get(self.classes[column - 4])
+        return "—" if value is None else f"{value:.3f}"
+
+    def _sort_key(self, row: ScreeningRow, column: int):
+        if column == self.risk_column:
+            return -1.0 if math.isnan(row.risk) else row.risk
+        if 4 <= column < self.risk_column:
+            return row.probabilities.get(self.classes[column - 4], -1.0)
+        return self._text(row, column).lower() if column else ""
+
+
+class ResultsFilter(QSortFilterProxyModel):
+    """Sorts on numeric keys and filters by prediction and status."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self.prediction = ""
+        self.status = ""
+
+    def set_filters(self, prediction: str, status: str) -> None:
+        self.prediction, self.status = prediction, status
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+        model: ResultsTableModel = self.sourceModel()
+        row = model.items[source_row].row
+        if self.prediction and row.prediction != self.prediction:
+            return False
+        if self.status == "ok" and not row.ok:
+            return False
+        if self.status == "error" and row.ok:
+            return False
+        if self.status == "warning" and not (row.ok and row.message):
+            return False
+        return True

@@ -1,0 +1,357 @@
+"""The one long-lived worker that owns the engine, and the GUI-side host that talks to it.
+
+TensorFlow objects are not safe to share across threads, so the ``Engine`` is created and used
+only in the worker's own ``QThread``. The GUI never calls the worker directly: it goes through
+``WorkerHost``, whose queued signals run the worker's slots in the worker thread. Every request
+carries an id; the GUI drops answers whose id is not the latest it asked for, and the worker skips
+requests that a newer one has already superseded.
+
+Single-image requests take priority: while a folder is being screened the worker answers them
+between rows, so double-clicking a row during a batch still shows that image promptly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PyQt5.QtCore import QObject, QRunnable, QThread, QThreadPool, pyqtSignal, pyqtSlot
+
+from cxr_desktop.core import audit, decision
+from cxr_desktop.core.bundle import ModelBundle, load_bundle
+from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.preprocessing import preprocess
+from cxr_desktop.core.radiograph import Radiograph, load_radiograph
+from cxr_desktop.core.ood import OodGate, warning_text
+from cxr_desktop.core.screening import ScreeningRow, bundle_gate, find_images, screen
+from cxr_desktop.ui.qimage import thumbnail
+
+log = logging.getLogger(__name__)
+
+#: Rows are sent to the GUI in groups of at most this many, or sooner when the oldest waits too long.
+BATCH_SIZE = 16
+MAX_ROW_WAIT_S = 0.25
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the GUI needs to know about the loaded model (the engine itself never leaves the worker)."""
+
+    bundle: ModelBundle
+    device: str
+    load_seconds: float
+
+    @property
+    def title(self) -> str:
+        return self.bundle.title
+
+    @property
+    def classes(self) -> list[str]:
+        return self.bundle.classes
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.bundle.thresholds
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """The scored single image: calibrated probabilities, the decision and every class's Grad-CAM map."""
+
+    path: Path
+    classes: list[str]
+    probabilities: np.ndarray
+    prediction: str
+    flagged: list[str]
+    risk: float
+    cams: np.ndarray
+    warnings: tuple[str, ...]
+    model_title: str
+    thresholds: dict[str, float]
+    seconds: float
+    out_of_distribution: bool = False
+    ood_score: float = float("nan")
+
+    def probability(self, name: str) -> float:
+        return float(self.probabilities[self.classes.index(name)])
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """A screening row stripped of its pixels (memory stays flat), with a small thumbnail."""
+
+    row: ScreeningRow
+    thumbnail: np.ndarray | None
+
+
+def score_radiograph(engine, radiograph: Radiograph, gate: OodGate | None = None, gate_note: str = "") -> ImageScore:
+    """Score one radiograph with Grad-CAM for every class; the decision follows ``core.decision``.
+
+    The bundle's out-of-distribution gate runs on the same forward pass's features; its warning
+    comes first, as in the screening CSV.
+    """
+    started = time.perf_counter()
+    bundle = engine.bundle
+    thresholds = bundle.thresholds
+    scores = engine.explain(preprocess(radiograph.pixels, engine.spec)[None])
+    probabilities = scores.probabilities[0]
+    classes = list(engine.classes)
+    warnings = list(radiograph.warnings)
+    ood_score, outlier = float("nan"), False
+    if gate is not None:
+        distances, flags = gate.flags(scores.features[:1])
+        ood_score, outlier = float(distances[0]), bool(flags[0])
+        if outlier:
+            warnings.insert(0, warning_text(ood_score, gate.threshold))
+    elif gate_note:
+        warnings.insert(0, gate_note)
+    return ImageScore(
+        path=radiograph.path,
+        classes=classes,
+        probabilities=probabilities,
+        prediction=decision.predict_label(probabilities, classes, thresholds),
+        flagged=decision.flagged(probabilities, classes, thresholds),
+        risk=decision.risk(probabilities, classes),
+        cams=scores.cams[0],
+        warnings=tuple(warnings),
+        model_title=bundle.title,
+        thresholds=thresholds,
+        seconds=time.perf_counter() - started,
+        out_of_distribution=outlier,
+        ood_score=ood_score,
+    )
+
+
+def audit_row(radiograph: Radiograph, result: ImageScore) -> ScreeningRow:
+    """The single-image result in the shape the audit trail records for every scored image."""
+    return ScreeningRow(
+        path=radiograph.path, status="ok", prediction=result.prediction,
+        probabilities={name: result.probability(name) for name in result.classes}, risk=result.risk,
+        flagged=list(result.flagged), message="; ".join((*result.warnings, *radiograph.notes)),
+        sha256=radiograph.sha256, radiograph=radiograph, ood_score=result.ood_score,
+        out_of_distribution=result.out_of_distribution,
+    )
+
+
+def to_batch_row(row: ScreeningRow) -> BatchRow:
+    small = thumbnail(row.radiograph.pixels) if row.radiograph is not None else None
+    return BatchRow(row=dataclasses.replace(row, radiograph=None), thumbnail=small)
+
+
+class EngineWorker(QObject):
+    """Lives in the worker thread; its slots load the model, score images and screen folders."""
+
+    model_loading = pyqtSignal(int, str)
+    model_loaded = pyqtSignal(int, object)
+    model_failed = pyqtSignal(int, str)
+    image_scored = pyqtSignal(int, object)
+    image_failed = pyqtSignal(int, str)
+    batch_started = pyqtSignal(int, int)
+    batch_rows_ready = pyqtSignal(int, list)
+    batch_finished = pyqtSignal(int, bool, float)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = None
+        self.gate: OodGate | None = None
+        self.gate_note = ""
+        self.cancelled_up_to = 0
+        self.latest_load_id = 0
+        self._lock = threading.Lock()
+        self._pending_score: tuple[int, Radiograph] | None = None
+
+    def set_pending_score(self, request_id: int, radiograph: Radiograph) -> None:
+        """Called from the GUI thread; only the newest pending single-image request is kept."""
+        with self._lock:
+            self._pending_score = (request_id, radiograph)
+
+    def drop_pending_score(self) -> None:
+        with self._lock:
+            self._pending_score = None
+
+    def _take_pending_score(self) -> tuple[int, Radiograph] | None:
+        with self._lock:
+            pending, self._pending_score = self._pending_score, None
+        return pending
+
+    @pyqtSlot(int, str)
+    def _on_host_load_requested(self, request_id: int, model: str) -> None:
+        if request_id < self.latest_load_id:
+            return
+        self.model_loading.emit(request_id, model)
+        started = time.perf_counter()
+        try:
+            bundle = load_bundle(model)
+            from cxr_desktop.engine.engine import Engine
+
+            engine = Engine(bundle)
+        except CxrError as exc:
+            self.model_failed.emit(request_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a broken model must become a message, not a dead thread
+            log.exception("model %s failed to load", model)
+            self.model_failed.emit(request_id, f"model '{model}' could not be loaded ({type(exc).__name__})")
+            return
+        self.engine = engine
+        self.gate, self.gate_note = bundle_gate(engine)
+        self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description,
+                                                     time.perf_counter() - started))
+        self._serve_pending_score()
+
+    @pyqtSlot()
+    def _on_host_score_requested(self) -> None:
+        self._serve_pending_score()
+
+    def _serve_pending_score(self) -> None:
+        if self.engine is None:
+            return
+        pending = self._take_pending_score()
+        if pending is None:
+            return
+        request_id, radiograph = pending
+        try:
+            result = score_radiograph(self.engine, radiograph, self.gate, self.gate_note)
+        except CxrError as exc:
+            self.image_failed.emit(request_id, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            log.exception("scoring %s failed", radiograph.path)
+            self.image_failed.emit(request_id, f"{radiograph.path.name}: could not be scored ({type(exc).__name__})")
+            return
+        self.image_scored.emit(request_id, result)
+        audit.record_scored(audit_row(radiograph, result), self.engine.bundle, source="gui")
+
+    @pyqtSlot(int, list, str)
+    def _on_host_batch_requested(self, request_id: int, items: list, root: str) -> None:
+        """Screen files and folders (folders recursively); listing happens here, off the GUI thread."""
+        started = time.perf_counter()
+
+        def cancelled() -> bool:
+            return request_id <= self.cancelled_up_to
+
+        if self.engine is None or cancelled():
+            self.batch_started.emit(request_id, 0)
+            self.batch_finished.emit(request_id, True, 0.0)
+            return
+        paths: list[Path] = []
+        for item in map(Path, items):
+            paths.extend(find_images(item) if item.is_dir() else [item])
+        self.batch_started.emit(request_id, len(paths))
+        pending: list[BatchRow] = []
+        oldest = 0.0
+        done = 0
+        rows = screen(paths, self.engine, thresholds=self.engine.bundle.thresholds, batch_size=BATCH_SIZE,
+                      root=Path(root) if root else None, should_stop=cancelled)
+        for row in rows:
+            if not pending:
+                oldest = time.perf_counter()
+            audit.record_scored(row, self.engine.bundle, source="gui-batch")
+            pending.append(to_batch_row(row))
+            done += 1
+            if len(pending) >= BATCH_SIZE or time.perf_counter() - oldest >= MAX_ROW_WAIT_S:
+                self.batch_rows_ready.emit(request_id, pending)
+                pending = []
+            self._serve_pending_score()
+        if pending:
+            self.batch_rows_ready.emit(request_id, pending)
+        self.batch_finished.emit(request_id, done < len(paths), time.perf_counter() - started)
+
+
+class _DecodeSignals(QObject):
+    loaded = pyqtSignal(int, object)
+    failed = pyqtSignal(int, str)
+
+
+class _DecodeTask(QRunnable):
+    """Reads one file off the GUI thread, so even a large DICOM never freezes the window."""
+
+    def __init__(self, request_id: int, path: Path, signals: _DecodeSignals) -> None:
+        super().__init__()
+        self.request_id, self.path, self.signals = request_id, path, signals
+
+    def run(self) -> None:
+        try:
+            radiograph = load_radiograph(self.path)
+        except CxrError as exc:
+            self.signals.failed.emit(self.request_id, str(exc))
+            audit.record_scored(ScreeningRow(path=self.path, status="error", message=exc.reason), None, source="gui")
+        except Exception as exc:  # noqa: BLE001 - never a traceback to the user
+            log.exception("reading %s failed", self.path)
+            self.signals.failed.emit(self.request_id, f"{self.path.name}: cannot be read ({type(exc).__name__})")
+        else:
+            self.signals.loaded.emit(self.request_id, radiograph)
+
+
+class WorkerHost(QObject):
+    """GUI-side handle: issues request ids, forwards requests to the worker thread, shuts it down."""
+
+    _load_requested = pyqtSignal(int, str)
+    _score_requested = pyqtSignal()
+    _batch_requested = pyqtSignal(int, list, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._last_id = 0
+        self.thread = QThread()
+        self.thread.setObjectName("cxr-engine")
+        self.worker = EngineWorker()
+        self.worker.moveToThread(self.thread)
+        self._load_requested.connect(self.worker._on_host_load_requested)
+        self._score_requested.connect(self.worker._on_host_score_requested)
+        self._batch_requested.connect(self.worker._on_host_batch_requested)
+        self.decode_pool = QThreadPool(self)
+        self.decode_pool.setMaxThreadCount(1)
+        self.decoder = _DecodeSignals()
+        self.thread.start()
+
+    def next_id(self) -> int:
+        self._last_id = next(self._ids)
+        return self._last_id
+
+    def load_model(self, model: str) -> int:
+        request_id = self.next_id()
+        self.worker.latest_load_id = request_id
+        self._load_requested.emit(request_id, model)
+        return request_id
+
+    def decode(self, path: Path) -> int:
+        request_id = self.next_id()
+        self.decode_pool.start(_DecodeTask(request_id, path, self.decoder))
+        return request_id
+
+    def score(self, request_id: int, radiograph: Radiograph) -> None:
+        self.worker.set_pending_score(request_id, radiograph)
+        self._score_requested.emit()
+
+    def start_batch(self, items: list[Path], root: Path | None) -> int:
+        """Screen ``items`` (files, or folders searched recursively); paths in rows are shown relative to ``root``."""
+        request_id = self.next_id()
+        self._batch_requested.emit(request_id, [str(item) for item in items], str(root) if root else "")
+        return request_id
+
+    def cancel_batch(self) -> None:
+        """Cancel every batch asked for so far; the screening loop polls this between batches.
+
+        A plain integer written here and read by the worker is atomic under the GIL; a later
+        batch gets a larger id, so cancelling an old batch never cancels the next one.
+        """
+        self.worker.cancelled_up_to = self._last_id
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """Cancel everything, stop the worker thread and wait for it; True when nothing is left running."""
+        self.worker.cancelled_up_to = 1 << 62
+        self.worker.drop_pending_score()
+        self.thread.quit()
+        stopped = self.thread.wait(timeout_ms)
+        self.decode_pool.clear()
+        decoded = self.decode_pool.waitForDone(timeout_ms)
+        if not stopped:
+            log.error("engine thread did not stop within %d ms", timeout_ms)
+        return stopped and decoded
