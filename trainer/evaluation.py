@@ -5,6 +5,7 @@ Pure numpy/scikit-learn so the same code scores a fresh run, a shipped bundle an
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -61,8 +62,15 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, classes: list[str],
         if name == NEGATIVE_CLASS:
             thresholds[name] = 0.5
         else:
-            thresholds[name] = round(sensitivity_threshold(probs[:, index], labels == index, target), 6)
+            thresholds[name] = floor6(sensitivity_threshold(probs[:, index], labels == index, target))
     return thresholds
+
+
+def floor6(threshold: float) -> float:
+    """Shorten a threshold for the metadata without raising it: rounding up past a positive's
+    score would lose that case and the sensitivity the threshold was chosen for."""
+    short = math.floor(threshold * 1e6) / 1e6
+    return short if short <= threshold else short - 1e-6
 
 
 def classification_metrics(
@@ -139,7 +147,7 @@ def binary_operating_point(
     The positive class is the one that is not ``normal`` (the first class when neither is).
     """
     positive = next((i for i, c in enumerate(classes) if c != NEGATIVE_CLASS), 0)
-    threshold = sensitivity_threshold(val_probs[:, positive], val_labels == positive, target)
+    threshold = floor6(sensitivity_threshold(val_probs[:, positive], val_labels == positive, target))
 
     def rates(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
         flagged = probs[:, positive] >= threshold
@@ -153,7 +161,7 @@ def binary_operating_point(
     return {
         "positive_class": classes[positive],
         "target_sensitivity": target,
-        "threshold": round(threshold, 6),
+        "threshold": threshold,
         "validation_sensitivity": val_sensitivity,
         "validation_specificity": val_specificity,
         "test_sensitivity": test_sensitivity,

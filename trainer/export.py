@@ -52,7 +52,7 @@ def inference_model(checkpoint: Path, config: TrainConfig):
 
 def predict_logits(model, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Logits and pooled features for (N, S, S) one-channel preprocessed images."""
-    probe = keras.Model(model.inputs, [model.get_layer("logits").output, model.get_layer("pooled").output])
+    probe = keras.Model(model.input, [model.get_layer("logits").output, model.get_layer("pooled").output])
     logits, pooled = [], []
     for start in range(0, len(images), batch_size):
         batch = np.repeat(np.asarray(images[start:start + batch_size], dtype=np.float32)[..., None], 3, axis=-1)

@@ -272,9 +272,9 @@ def data_card_limitations(classes: list[str], where: dict[str, str] | None = Non
         items.append("Age: trained and tested on paediatric films only (Kermany, one hospital in Guangzhou);"
                      " not validated on adults.")
     else:
-        items.append("Age confound: COVID-19 films are adult, other pneumonia films are 94 % paediatric and"
-                     " normal films about half paediatric, so the model can use age (body size, bone"
-                     " maturity) as a cue; see the per-age-group figures.")
+        items.append("Age confound: " + ("COVID-19 films are adult, " if "covid" in classes else "")
+                     + "pneumonia films are 94 % paediatric and normal films about half paediatric, so the"
+                     " model can use age (body size, bone maturity) as a cue; see the per-age-group figures.")
     items.append("Source confound: each class comes from different hospitals, devices and image processing"
                  + (" (COVID-19 films are mostly journal figures and web images)" if "covid" in classes else "")
                  + ", so image style can stand in for the disease; see the per-source figures.")
