@@ -9,7 +9,6 @@ pydicom's plugins (pylibjpeg with libjpeg, openjpeg and rle; pyjpegls where inst
 from __future__ import annotations
 
 import io
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ import numpy as np
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
 from cxr_desktop.core.radiograph import MAX_PIXELS, MIN_SIDE, DicomInfo, Radiograph, to_unit_range
 
-log = logging.getLogger(__name__)
 
 #: Modalities that are projection radiographs (CR computed, DX digital, RG radiographic imaging).
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR"}
