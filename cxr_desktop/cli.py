@@ -13,6 +13,7 @@ from pathlib import Path
 from cxr_desktop import __version__
 from cxr_desktop.core.bundle import DEFAULT_MODEL
 from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.privacy import IDENTIFIER_MODES
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "samples"
 
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
                     " Decision support, not a diagnosis.",
     )
     parser.add_argument("--version", action="version", version=f"cxr-desktop {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="score the shipped samples with every bundled model, compare with the results"
+                             " recorded when this app was built, print a summary and exit 0 (pass) or 1")
     sub = parser.add_subparsers(dest="command")
     screen = sub.add_parser("screen", help="score every file in a folder (recursively) and write a CSV")
     screen.add_argument("folder", type=Path)
@@ -32,6 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--heatmaps", type=Path, default=None, help="write Grad-CAM overlay PNGs here")
     screen.add_argument("--batch-size", type=int, default=16)
     screen.add_argument("--quiet", action="store_true", help="no progress bar")
+    screen.add_argument(
+        "--identifiers", choices=IDENTIFIER_MODES, default="pseudonymise",
+        help="what the CSV 'path' column holds. pseudonymise (default): a stable pseudonym 'anon-<16 hex>',"
+             " a keyed hash of the file's path with a secret kept on this computer, so the CSV can be shared"
+             " outside the workstation; the local audit trail maps each pseudonym to its file."
+             " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
+             " omit: an empty path. Heat-map file names are not affected."
+    )
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
     gui.add_argument("--model", default=None)
@@ -77,7 +89,15 @@ def run_screen(args: argparse.Namespace) -> int:
         return 2
     paths = find_images(args.folder)
     print(f"{bundle.title} on {engine.device_description}: {len(paths)} files in {args.folder}", file=sys.stderr)
-    results = ResultsCsv(args.csv, bundle.classes)
+    from cxr_desktop.core import audit
+    from cxr_desktop.core.privacy import path_labeller
+
+    try:
+        results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers)
+    except CxrError as exc:
+        print(f"cxr-desktop: error: {exc}", file=sys.stderr)
+        return 2
+    pseudonym = path_labeller(args.identifiers, results.key) if args.identifiers == "pseudonymise" else None
     progress = ProgressBar(len(paths), not args.quiet)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     interrupted = False
@@ -85,12 +105,19 @@ def run_screen(args: argparse.Namespace) -> int:
         for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
                           heatmap_dir=args.heatmaps, root=args.folder):
             results.add(row)
+            audit.record_scored(row, bundle, pseudonym=pseudonym(row.path) if pseudonym else "", source="cli")
+            row.radiograph = None  # the CSV keeps every row: without this, each holds its full-size pixels
             progress.step()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         results.flush()
         progress.close()
+        audit.record_export("csv", args.csv, rows=len(results.rows), identifiers=args.identifiers,
+                            bundle=bundle, source="cli")
+        if args.heatmaps is not None:
+            audit.record_export("heatmaps", args.heatmaps, rows=sum(r.heatmap_path is not None for r in results.rows),
+                                bundle=bundle, source="cli")
     errors = sum(1 for row in results.rows if not row.ok)
     verb = "interrupted after" if interrupted else "done:"
     print(f"{verb} {len(results.rows)} files, {len(results.rows) - errors} scored, {errors} could not be"
@@ -113,7 +140,8 @@ def run_gui(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         demo = argparse.Namespace(folder=SAMPLES_DIR, model=args.model or DEFAULT_MODEL,
-                                  csv=Path("sample-results.csv"), heatmaps=None, batch_size=16, quiet=True)
+                                  csv=Path("sample-results.csv"), heatmaps=None, batch_size=16, quiet=True,
+                                  identifiers="keep")
         code = run_screen(demo)
         if code == 0:
             sys.stdout.write(Path("sample-results.csv").read_text(encoding="utf-8"))
@@ -132,8 +160,9 @@ def configure_logging() -> None:
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    console.addFilter(lambda record: record.exc_info is None)
+    console.addFilter(lambda record: record.exc_info is None and record.name != "py.warnings")
     root.addHandler(console)
+    logging.captureWarnings(True)
     try:
         path = log_file()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,10 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv or argv[0] not in {"screen", "gui", "-h", "--help", "--version"}:
+    if not argv or argv[0] not in {"screen", "gui", "-h", "--help", "--version", "--self-test"}:
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     try:
+        if args.self_test:
+            from cxr_desktop.selftest import run_selftest
+
+            return run_selftest()
         if args.command == "screen":
             return run_screen(args)
         return run_gui(args)
