@@ -27,7 +27,7 @@ A4_PORTRAIT = (8.27, 11.69)
 A4_LANDSCAPE = (11.69, 8.27)
 MAX_REPORT_PIXELS = 1400
 BAR_COLOUR, FLAG_COLOUR = "#2f8fa0", "#d9822b"
-TABLE_ROWS_PER_PAGE = 38
+TABLE_ROWS_PER_PAGE = 32
 
 
 def display_name(label: str) -> str:
@@ -95,7 +95,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
         axes.set_title(title, fontsize=10)
         axes.set_xticks([])
         axes.set_yticks([])
-    bars = fig.add_axes((0.22, 0.35, 0.68, 0.13))
+    bars = fig.add_axes((0.22, 0.38, 0.68, 0.11))
     values = [p * 100 for p in report.probabilities]
     positions = np.arange(len(report.classes))[::-1]
     colours = [FLAG_COLOUR if name in report.flagged else BAR_COLOUR for name in report.classes]
@@ -115,7 +115,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     lines += [f"{key}: {value}" for key, value in report.study.items() if value]
     if report.warnings:
         lines += [f"Warning: {text}" for text in report.warnings]
-    fig.text(0.06, 0.29, "\n".join(lines), fontsize=8.5, va="top", family="monospace", wrap=True)
+    fig.text(0.06, 0.32, "\n".join(lines), fontsize=8.5, va="top", family="monospace", wrap=True)
     fig.text(0.06, 0.05, DISCLAIMER, fontsize=8.5, va="bottom", wrap=True, color="#7a4b00",
              bbox={"facecolor": "#fff4df", "edgecolor": "#d9a64a", "boxstyle": "round,pad=0.6"})
     return _save(fig, Path(target))
@@ -170,7 +170,9 @@ def write_batch_summary(
 
 def _table_page(rows: list[ScreeningRow], classes: list[str], folder: Path | None, start: int):
     fig = _figure(A4_LANDSCAPE)
-    axes = fig.add_axes((0.03, 0.04, 0.94, 0.9))
+    axes = fig.add_axes((0.03, 0.04, 0.94, 0.88 * (len(rows) + 1) / (TABLE_ROWS_PER_PAGE + 1)
+                         if rows else 0.88))
+    axes.set_position((0.03, 0.92 - axes.get_position().height, 0.94, axes.get_position().height))
     axes.axis("off")
     columns = ["#", "file", "status", "prediction", *[f"P({display_name(c)})" for c in classes], "risk", "message"]
     cells = []
@@ -182,11 +184,12 @@ def _table_page(rows: list[ScreeningRow], classes: list[str], folder: Path | Non
             "" if math.isnan(row.risk) else f"{row.risk:.3f}", _clip(row.message, 60),
         ])
     if cells:
-        table = axes.table(cellText=cells, colLabels=columns, loc="upper left", cellLoc="left")
+        weights = [0.04, 0.30, 0.06, 0.09, *[0.075] * len(classes), 0.06, 0.0]
+        weights[-1] = max(1.0 - sum(weights), 0.12)
+        table = axes.table(cellText=cells, colLabels=columns, bbox=(0, 0, 1, 1), cellLoc="left",
+                           colWidths=weights)
         table.auto_set_font_size(False)
         table.set_fontsize(7)
-        table.auto_set_column_width(list(range(len(columns))))
-        table.scale(1, 1.25)
     fig.text(0.03, 0.965, f"Results, most suspicious first (rows {start + 1}–{start + len(rows)})", fontsize=10,
              weight="bold")
     return fig

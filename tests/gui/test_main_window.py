@@ -260,3 +260,24 @@ def test_help_and_about_describe_shortcuts_and_model_card(make_window):
         assert key in shortcuts
     card = model_card_html(window.model_info.bundle)
     assert "tests only" in card and window.model_info.bundle.sha256 in card
+
+
+def test_dropping_a_file_and_a_folder(qtbot, make_window, sample_images, cxr3, tmp_path):
+    from PyQt5.QtCore import QMimeData, QPoint, QUrl
+    from PyQt5.QtGui import QDropEvent
+
+    window = make_window()
+
+    def drop(paths: list[Path]) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        event = QDropEvent(QPoint(20, 20), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+        window.dropEvent(event)
+
+    with qtbot.waitSignal(window.result_displayed, timeout=SCORE_TIMEOUT_MS):
+        drop([sample_images[5]])
+    assert window.radiograph.path == sample_images[5]
+    folder = link_folder(tmp_path / "dropped", real_images(cxr3, 5), bad_files=False)
+    with qtbot.waitSignal(window.batch_completed, timeout=BATCH_TIMEOUT_MS):
+        drop([folder])
+    assert len(window.batch.model.items) == 5 and window.batch.isVisible()
