@@ -71,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
                           help="split.csv of a run: evaluate on its test rows only")
     evaluate.add_argument("--out", type=Path, default=None, help="folder for the report (default: print only)")
 
+    fit_ood = sub.add_parser("fit-ood", help="fit a bundle's 'not a chest X-ray' gate and measure it")
+    fit_ood.add_argument("--model", required=True, help="bundle folder or bundled model name (needs its split.csv)")
+    fit_ood.add_argument("--data", type=Path, default=None, help=data_help)
+    fit_ood.add_argument("--components", type=int, default=64, help="principal directions of the feature model")
+    fit_ood.add_argument("--percentile", type=float, default=99.75,
+                         help="each check's threshold = this percentile of validation-radiograph scores")
+    fit_ood.add_argument("--no-evaluate", action="store_true", help="skip the labelled non-radiograph evaluation")
+
     compare = sub.add_parser("compare", help="compare two bundles on the same images")
     compare.add_argument("bundle_a")
     compare.add_argument("bundle_b")
@@ -93,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
             export_run(args.work_dir, args.out)
             return 0
+        if args.command == "fit-ood":
+            return _fit_ood(args)
         from trainer import compare
 
         if args.command == "evaluate":
@@ -102,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, CxrError) as exc:
         print(f"cxr-train: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _fit_ood(args) -> int:
+    import json
+
+    from cxr_desktop.core.bundle import resolve_bundle_path
+    from trainer.ood_fit import fit_ood_gate
+
+    entry = fit_ood_gate(resolve_bundle_path(args.model), args.data, components=args.components,
+                         percentile=args.percentile, evaluate=not args.no_evaluate)
+    print(json.dumps(entry, indent=2))
+    return 0
 
 
 def _train(args) -> int:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from cxr_desktop.core.atomic import write_bytes_atomic
+from cxr_desktop.core.privacy import installation_key, path_labeller
 from cxr_desktop.core.screening import ScreeningRow
 
 
@@ -21,9 +22,9 @@ def csv_columns(classes: list[str]) -> list[str]:
     return ["path", "status", "prediction", *[f"p_{c}" for c in classes], "risk", "flagged", "message", "sha256"]
 
 
-def csv_record(row: ScreeningRow, classes: list[str]) -> dict[str, str]:
+def csv_record(row: ScreeningRow, classes: list[str], *, path_text: str | None = None) -> dict[str, str]:
     record = {
-        "path": str(row.path),
+        "path": str(row.path) if path_text is None else path_text,
         "status": row.status,
         "prediction": row.prediction,
         "risk": "" if math.isnan(row.risk) else f"{row.risk:.4f}",
@@ -37,21 +38,27 @@ def csv_record(row: ScreeningRow, classes: list[str]) -> dict[str, str]:
     return record
 
 
-def render_csv(rows: list[ScreeningRow], classes: list[str]) -> bytes:
+def render_csv(rows: list[ScreeningRow], classes: list[str], *, identifiers: str = "keep",
+               key: bytes | None = None) -> bytes:
+    """The CSV bytes; ``identifiers`` is "keep", "pseudonymise" or "omit" (see ``core.privacy``)."""
+    label = path_labeller(identifiers, key)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=csv_columns(classes), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(csv_record(row, classes))
+        writer.writerow(csv_record(row, classes, path_text=label(row.path)))
     return buffer.getvalue().encode("utf-8")
 
 
 class ResultsCsv:
     """Collects rows and keeps ``target`` a valid, up-to-date CSV while a batch runs."""
 
-    def __init__(self, target: str | Path, classes: list[str], flush_interval: float = 1.0) -> None:
+    def __init__(self, target: str | Path, classes: list[str], flush_interval: float = 1.0, *,
+                 identifiers: str = "keep") -> None:
         self.target = Path(target)
         self.classes = classes
+        self.identifiers = identifiers
+        self.key = installation_key() if identifiers == "pseudonymise" else None
         self.rows: list[ScreeningRow] = []
         self.flush_interval = flush_interval
         self._last_flush = 0.0
@@ -63,5 +70,5 @@ class ResultsCsv:
             self.flush()
 
     def flush(self) -> None:
-        write_bytes_atomic(self.target, render_csv(self.rows, self.classes))
+        write_bytes_atomic(self.target, render_csv(self.rows, self.classes, identifiers=self.identifiers, key=self.key))
         self._last_flush = time.monotonic()

@@ -19,6 +19,7 @@ import numpy as np
 
 from cxr_desktop.core import decision
 from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.ood import OodGate, load_gate, warning_text
 from cxr_desktop.core.overlay import heatmap_to_image, render_overlay
 from cxr_desktop.core.preprocessing import PreprocessingSpec, preprocess
 from cxr_desktop.core.radiograph import Radiograph, load_radiograph
@@ -49,6 +50,8 @@ class ScreeningRow:
     sha256: str = ""
     radiograph: Radiograph | None = None
     heatmap_path: Path | None = None
+    ood_score: float = float("nan")
+    out_of_distribution: bool = False
 
     @property
     def ok(self) -> bool:
@@ -93,6 +96,8 @@ def _score_batch(
     thresholds: dict[str, float],
     root: Path | None,
     colormap: str,
+    gate: OodGate | None = None,
+    gate_note: str = "",
 ) -> list[ScreeningRow]:
     images = np.stack([tensor for _, _, tensor in batch])
     scores = engine.explain(images) if heatmap_dir is not None else engine.score(images)
@@ -111,12 +116,39 @@ def _score_batch(
             sha256=radiograph.sha256,
             radiograph=radiograph,
         )
+        _apply_gate(row, gate, gate_note, scores.features[index], images[index])
         if heatmap_dir is not None:
             row.heatmap_path = _write_heatmap(
                 heatmap_dir, path, root, radiograph, scores.cams[index][engine.classes.index(prediction)], colormap
             )
         rows.append(row)
     return rows
+
+
+def _apply_gate(row: ScreeningRow, gate: OodGate | None, gate_note: str, features: np.ndarray,
+                image: np.ndarray) -> None:
+    """Keep the prediction but put the OOD warning first in the message, where it cannot be missed."""
+    if gate is None:
+        if gate_note:
+            row.message = "; ".join(filter(None, (gate_note, row.message)))
+        return
+    result = gate.assess(features[None, :], image[None])
+    row.ood_score, row.out_of_distribution = float(result.distance[0]), bool(result.flagged[0])
+    if row.out_of_distribution:
+        warning = warning_text(gate, row.ood_score, float(result.layout[0]))
+        row.message = "; ".join(filter(None, (warning, row.message)))
+
+
+def bundle_gate(engine: ScoringEngine) -> tuple[OodGate | None, str]:
+    """The OOD gate of the engine's bundle (None without one) and a note when it cannot be used."""
+    bundle = getattr(engine, "bundle", None)
+    if bundle is None:
+        return None, ""
+    try:
+        return load_gate(bundle), ""
+    except CxrError as exc:
+        log.warning("OOD gate unusable: %s", exc)
+        return None, f"out-of-distribution check unavailable ({exc.reason})"
 
 
 def _write_heatmap(folder: Path, path: Path, root: Path | None, radiograph: Radiograph, cam, colormap: str) -> Path:
@@ -140,13 +172,16 @@ def screen(
     should_stop: Callable[[], bool] = lambda: False,
     workers: int = 2,
     colormap: str = "turbo",
+    ood_gate: OodGate | None = None,
 ) -> Iterator[ScreeningRow]:
     """Yield one row per path, in input order, batching inference and prefetching decodes.
 
     ``should_stop`` is polled between batches: cancelling loses at most the batch in flight, and
-    every row already yielded stays valid.
+    every row already yielded stays valid. ``ood_gate`` defaults to the gate stored in the engine's
+    bundle (none for bundles without one); flagged rows keep their scores and get a warning.
     """
     paths = list(paths)
+    gate, gate_note = (ood_gate, "") if ood_gate is not None else bundle_gate(engine)
     lookahead = max(2 * batch_size, workers)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode") as pool:
         pending: deque[tuple[Path, Future]] = deque()
@@ -180,7 +215,7 @@ def screen(
             scored: list[ScreeningRow] = []
             if ready:
                 try:
-                    scored = _score_batch(engine, ready, heatmap_dir, thresholds, root, colormap)
+                    scored = _score_batch(engine, ready, heatmap_dir, thresholds, root, colormap, gate, gate_note)
                 except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
                     scored = [error_row(path, exc) for path, _, _ in ready]
             for item in order:

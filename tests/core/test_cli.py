@@ -31,7 +31,7 @@ def test_screen_writes_contract_csv_and_heatmaps(tiny_bundle, sample_images, tmp
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out.csv"
     result = run_cli("screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(out),
-                     "--heatmaps", str(tmp_path / "maps"))
+                     "--heatmaps", str(tmp_path / "maps"), "--identifiers", "keep")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     rows = read_csv(out)

@@ -1,0 +1,412 @@
+"""Fit a bundle's out-of-distribution gate and measure it on a labelled set of non-radiographs.
+
+``fit_ood_gate`` computes pooled features of the bundle's own training and validation images
+through the real loader, preprocessing and Engine (the same path as screening), fits the feature
+model on the training features and the layout check on training radiographs against rotated,
+inverted and corner-cropped copies of themselves, sets each threshold at a high percentile of the
+validation scores, and writes ``ood.npz`` plus a readable ``ood`` entry into ``metadata.json``
+(both atomically; ``model.keras`` and its sha256 are untouched).
+
+The evaluation set is assembled only from images that ship inside installed packages (no
+downloads) plus transformed radiographs from the bundle's test split; see ``build_evaluation_set``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cxr_desktop.core.atomic import atomic_path
+from cxr_desktop.core.bundle import METADATA_FILE, ModelBundle, file_sha256, load_bundle, write_json_atomic
+from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.ood import OOD_FILE, OodGate, describe, layout_thumbnails, normalise_rows
+from cxr_desktop.core.preprocessing import preprocess
+from cxr_desktop.core.radiograph import load_radiograph
+from trainer import data as datalib
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COMPONENTS = 64
+DEFAULT_PERCENTILE = 99.75
+LAYOUT_C = 1.0
+CXR_CATEGORIES = ("chest radiograph (test split)",)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    path: Path
+    category: str
+    is_cxr: bool
+
+
+def extract_features(
+    engine, paths: list[Path], batch_size: int = 32
+) -> tuple[np.ndarray, list[Path], np.ndarray]:
+    """Pooled features through the real loader + preprocessing + engine, and the layout thumbnails
+    of the same model inputs; unreadable files are skipped."""
+
+    def load(path: Path) -> np.ndarray | None:
+        try:
+            return preprocess(load_radiograph(path).pixels, engine.spec)
+        except CxrError as exc:
+            log.warning("skipped %s", exc)
+            return None
+
+    features, kept, thumbnails = [], [], []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            tensors = list(pool.map(load, chunk))
+            good = [(p, t) for p, t in zip(chunk, tensors) if t is not None]
+            if good:
+                batch = np.stack([t for _, t in good])
+                features.append(engine.score(batch).features)
+                thumbnails.append(layout_thumbnails(batch))
+                kept.extend(p for p, _ in good)
+    return np.concatenate(features).astype(np.float64), kept, np.concatenate(thumbnails)
+
+
+def unusable_copies(pixels: np.ndarray, index: int) -> list[np.ndarray]:
+    """What a frontal film must not be mistaken for: turned 90/180 degrees, inverted, one corner."""
+    h, w = pixels.shape
+    rows = (slice(0, h // 2), slice(h // 2, h))[index % 2]
+    cols = (slice(0, w // 2), slice(w // 2, w))[(index // 2) % 2]
+    return [np.rot90(pixels, 1 if index % 2 else 3), np.rot90(pixels, 2), 1.0 - pixels,
+            np.ascontiguousarray(pixels[rows, cols])]
+
+
+def layout_negatives(paths: list[Path], spec) -> np.ndarray:
+    """Thumbnails of the model inputs of unusable copies of the given (training) radiographs."""
+    thumbnails = []
+    for index, path in enumerate(paths):
+        try:
+            pixels = load_radiograph(path).pixels
+        except CxrError:
+            continue
+        copies = [preprocess(np.ascontiguousarray(c), spec) for c in unusable_copies(pixels, index)]
+        thumbnails.append(layout_thumbnails(np.stack(copies)))
+    return np.concatenate(thumbnails)
+
+
+def fit_layout(positives: np.ndarray, negatives: np.ndarray, c: float = LAYOUT_C) -> tuple[np.ndarray, float]:
+    """Logistic regression (balanced classes): radiograph thumbnails vs their unusable copies."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.concatenate([positives, negatives])
+    y = np.r_[np.zeros(len(positives)), np.ones(len(negatives))]
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fit_gate(train_features: np.ndarray, components: int = DEFAULT_COMPONENTS, l2_normalise: bool = True) -> OodGate:
+    """Probabilistic PCA with a Ledoit-Wolf shrunk covariance in the principal subspace.
+
+    The threshold is a placeholder (infinity) until ``with_threshold`` sets it from validation.
+    """
+    from sklearn.covariance import LedoitWolf
+
+    x = normalise_rows(train_features) if l2_normalise else np.asarray(train_features, np.float64)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    rank = max(1, min(components, len(singular) - 1))
+    basis = vt[:rank].T
+    projected = centred @ basis
+    precision = LedoitWolf(assume_centered=True).fit(projected).precision_
+    eigen = singular ** 2 / max(len(x) - 1, 1)
+    discarded = eigen[rank:]
+    residual_variance = float(discarded.sum() / max(x.shape[1] - rank, 1))
+    return OodGate(mean, basis, precision, max(residual_variance, 1e-12), float("inf"), l2_normalise)
+
+
+def with_threshold(gate: OodGate, val_features: np.ndarray, percentile: float = DEFAULT_PERCENTILE,
+                   val_thumbnails: np.ndarray | None = None) -> OodGate:
+    """Thresholds at ``percentile`` of the validation radiographs' scores, for each check."""
+    threshold = float(np.percentile(gate.distance(val_features), percentile))
+    layout_threshold = gate.layout_threshold
+    if gate.layout_weights is not None and val_thumbnails is not None:
+        layout_threshold = float(np.percentile(val_thumbnails @ gate.layout_weights + gate.layout_bias, percentile))
+    return replace(gate, threshold=threshold, layout_threshold=layout_threshold)
+
+
+def fit_ood_gate(
+    bundle_folder: str | Path,
+    data_dir: str | Path | None = None,
+    *,
+    components: int = DEFAULT_COMPONENTS,
+    percentile: float = DEFAULT_PERCENTILE,
+    evaluate: bool = True,
+    max_train: int = 0,
+) -> dict[str, Any]:
+    """Fit, threshold, evaluate and store the gate of a bundle; returns the new ``ood`` entry."""
+    from cxr_desktop.engine.engine import Engine
+
+    bundle = load_bundle(bundle_folder)
+    data_dir = Path(data_dir or datalib.default_data_dir())
+    split_path = bundle.folder / "split.csv"
+    if not split_path.is_file():
+        raise datalib.DataError(f"bundle {bundle.folder} has no split.csv: cannot tell train from validation")
+    samples = datalib.read_split(split_path, data_dir)
+    by_split = {name: [s.path for s in samples if s.split == name] for name in datalib.SPLITS}
+    if max_train and len(by_split["train"]) > max_train:
+        rng = np.random.default_rng(0)
+        by_split["train"] = [by_split["train"][i] for i in sorted(rng.choice(len(by_split["train"]), max_train, replace=False))]
+    engine = Engine(bundle)
+    log.info("features of %d train and %d validation images", len(by_split["train"]), len(by_split["val"]))
+    train_features, train_kept, train_thumbnails = extract_features(engine, by_split["train"])
+    val_features, val_kept, val_thumbnails = extract_features(engine, by_split["val"])
+    weights, bias = fit_layout(train_thumbnails, layout_negatives(train_kept, engine.spec))
+    gate = replace(fit_gate(train_features, components), layout_weights=weights, layout_bias=bias)
+    gate = with_threshold(gate, val_features, percentile, val_thumbnails)
+    val_flagged = gate.distance(val_features) > gate.threshold
+    val_flagged |= val_thumbnails @ weights + bias > gate.layout_threshold
+    entry = describe(gate) | {
+        "feature_layer": bundle.metadata.get("feature_layer", "pooled"),
+        "threshold_rule": f"{percentile:g}th percentile of validation-split scores, for each of the two checks",
+        "layout_rule": "logistic regression on 16x16 thumbnails of the model input: training radiographs vs"
+                       " copies rotated 90/180/270 degrees, inverted and cut to one corner quadrant",
+        "fitted_on": {"train_images": len(train_kept), "val_images": len(val_kept)},
+        "validation_flagged_share": round(float(np.mean(val_flagged)), 4),
+    }
+    if evaluate:
+        entry["evaluation"] = evaluate_gate(engine, gate, [s.path for s in samples if s.split == "test"], data_dir)
+    store_gate(bundle, gate, entry)
+    return entry
+
+
+def store_gate(bundle: ModelBundle, gate: OodGate, entry: dict[str, Any]) -> None:
+    """Write ood.npz, then metadata.json (each atomically), so metadata never names a missing file."""
+    target = bundle.folder / OOD_FILE
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **gate.arrays())
+    metadata = json.loads((bundle.folder / METADATA_FILE).read_text(encoding="utf-8"))
+    metadata["ood"] = dict(entry, sha256=file_sha256(target))
+    write_json_atomic(bundle.folder / METADATA_FILE, metadata)
+    load_bundle(bundle.folder)
+
+
+def evaluate_gate(engine, gate: OodGate, test_paths: list[Path], data_dir: Path, limit_cxr_transforms: int = 60) -> dict:
+    """Flag rates on the labelled set, scored through the real screening loop with this gate."""
+    from cxr_desktop.core.screening import screen
+
+    folder = Path(tempfile.mkdtemp(prefix="cxr-ood-eval-"))
+    try:
+        items = build_evaluation_set(folder, test_paths, limit_cxr_transforms)
+        rows = screen([i.path for i in items], engine, thresholds=engine.bundle.thresholds, ood_gate=gate)
+        outcomes = [(item, row) for item, row in zip(items, rows)]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return summarise(outcomes)
+
+
+def summarise(outcomes: list) -> dict:
+    """Share flagged per category; a non-radiograph the loader refuses counts as caught."""
+    per_category: dict[str, dict[str, Any]] = {}
+    for item, row in outcomes:
+        stats = per_category.setdefault(item.category, {"images": 0, "flagged": 0, "refused": 0, "is_cxr": item.is_cxr})
+        stats["images"] += 1
+        stats["refused"] += int(not row.ok)
+        stats["flagged"] += int(row.ok and row.out_of_distribution)
+    for stats in per_category.values():
+        stats["flagged_share"] = round((stats["flagged"] + stats["refused"]) / stats["images"], 4)
+    non_cxr = [s for s in per_category.values() if not s["is_cxr"]]
+    cxr = [s for name, s in per_category.items() if name in CXR_CATEGORIES]
+    caught = sum(s["flagged"] + s["refused"] for s in non_cxr)
+    total_non = sum(s["images"] for s in non_cxr)
+    false_flags = sum(s["flagged"] for s in cxr)
+    total_cxr = sum(s["images"] - s["refused"] for s in cxr)
+    return {
+        "non_cxr_images": total_non,
+        "non_cxr_flagged_share": round(caught / max(total_non, 1), 4),
+        "cxr_images": total_cxr,
+        "cxr_wrongly_flagged_share": round(false_flags / max(total_cxr, 1), 4),
+        "targets": {"non_cxr_flagged_share_min": 0.99, "cxr_wrongly_flagged_share_max": 0.01},
+        "per_category": per_category,
+        "not_covered": "lateral chest views and other radiographed body parts: no such images ship with"
+                       " the installed packages",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The labelled evaluation set
+
+def build_evaluation_set(folder: Path, test_paths: list[Path], limit_cxr_transforms: int = 60) -> list[EvalItem]:
+    """Write the labelled images as PNG files under ``folder`` (so they go through the real loader).
+
+    Non-radiographs: photographs (scikit-learn and scikit-image sample images, crops of them, faces
+    from scikit-image's LFW subset), documents (scikit-image's page/text plus synthetic pages drawn
+    with OpenCV), other modalities (pydicom's shipped CT/MR/NM/US/secondary-capture test images,
+    rendered to PNG because the loader refuses those modalities) and real radiographs made
+    unusable: rotated 90/180/270 degrees, inverted polarity, cut down to one corner quadrant.
+    Radiographs: every image of the bundle's test split.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    items: list[EvalItem] = []
+
+    def add(category: str, name: str, image: np.ndarray, is_cxr: bool = False) -> None:
+        target = folder / f"{len(items):05d}_{name}.png"
+        cv2.imwrite(str(target), _to_uint8(image))
+        items.append(EvalItem(target, category, is_cxr))
+
+    for name, image in _photographs():
+        add("photograph", name, image)
+        for index, crop in enumerate(_crops(image, seed=len(items))):
+            add("photograph (crop)", f"{name}_crop{index}", crop)
+    for index, face in enumerate(_faces()):
+        add("photograph (face)", f"face{index}", face)
+    for name, image in _documents():
+        add("document", name, image)
+    for name, image in _other_modalities():
+        add("other modality (CT/MR/NM/US/SC)", name, image)
+    readable = [p for p in test_paths if p.is_file()]
+    rng = np.random.default_rng(1234)
+    chosen = [readable[i] for i in sorted(rng.permutation(len(readable))[:limit_cxr_transforms])]
+    for index, path in enumerate(chosen):
+        grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        add("radiograph rotated 90/270", f"rot90_{index}", np.rot90(grey, 1 if index % 2 else 3))
+        add("radiograph rotated 180", f"rot180_{index}", np.rot90(grey, 2))
+        add("radiograph inverted", f"inverted_{index}", 255 - grey)
+        h, w = grey.shape
+        corner = [grey[: h // 2, : w // 2], grey[: h // 2, w // 2:], grey[h // 2:, : w // 2], grey[h // 2:, w // 2:]][index % 4]
+        add("radiograph corner quadrant", f"corner_{index}", corner)
+    for path in readable:
+        items.append(EvalItem(path, CXR_CATEGORIES[0], True))
+    return items
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    image = image.astype(np.float64)
+    lo, hi = np.nanmin(image), np.nanmax(image)
+    return np.round(255 * (image - lo) / max(hi - lo, 1e-12)).astype(np.uint8)
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., ::-1] if rgb.ndim == 3 and rgb.shape[2] == 3 else rgb
+
+
+def _photographs() -> list[tuple[str, np.ndarray]]:
+    """scikit-learn's two sample photographs and the images scikit-image ships in its wheel."""
+    from sklearn.datasets import load_sample_images
+
+    sample = load_sample_images()
+    photos = [(Path(name).stem, _bgr(image)) for name, image in zip(sample.filenames, sample.images)]
+    try:
+        import skimage.data
+    except ImportError:
+        log.warning("scikit-image not installed: its sample images are left out of the evaluation")
+        return photos
+    shipped = Path(skimage.data.__file__).parent
+    for path in sorted(shipped.glob("*")):
+        if path.suffix.lower() not in {".png", ".jpg"} or path.stem in {"page", "text"}:
+            continue
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is not None and min(image.shape[:2]) >= 32:
+            photos.append((path.stem, image[..., :3] if image.ndim == 3 else image))
+    return photos
+
+
+def _crops(image: np.ndarray, seed: int, count: int = 2) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    h, w = image.shape[:2]
+    crops = []
+    for _ in range(count):
+        ch, cw = int(h * rng.uniform(0.5, 0.75)), int(w * rng.uniform(0.5, 0.75))
+        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        if min(ch, cw) >= 32:
+            crops.append(image[top:top + ch, left:left + cw])
+    return crops
+
+
+def _faces(count: int = 40) -> list[np.ndarray]:
+    try:
+        import skimage.data
+    except ImportError:
+        return []
+    path = Path(skimage.data.__file__).parent / "lfw_subset.npy"
+    if not path.is_file():
+        return []
+    faces = np.load(path, allow_pickle=False)[:count]
+    return [cv2.resize(face.astype(np.float32), (100, 100), interpolation=cv2.INTER_CUBIC) for face in faces]
+
+
+def _documents(count: int = 30) -> list[tuple[str, np.ndarray]]:
+    """Synthetic pages, letters and screenshots: text drawn with OpenCV on white or light grey."""
+    docs: list[tuple[str, np.ndarray]] = []
+    try:
+        import skimage.data
+
+        shipped = Path(skimage.data.__file__).parent
+        docs += [(name, cv2.imread(str(shipped / f"{name}.png"), cv2.IMREAD_GRAYSCALE)) for name in ("page", "text")]
+    except ImportError:
+        pass
+    rng = np.random.default_rng(7)
+    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
+             cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX]
+    words = ("patient report radiology chest findings impression no acute cardiopulmonary process lungs are"
+             " clear heart size normal referral date signature clinic invoice total amount page").split()
+    for index in range(count):
+        portrait = index % 3 != 2
+        h, w = (1100, 850) if portrait else (600, 1000)
+        page = np.full((h, w), int(rng.integers(225, 256)), np.uint8)
+        scale, font = float(rng.uniform(0.5, 1.2)), fonts[index % len(fonts)]
+        step = int(30 * scale + 12)
+        if index % 4 == 0:
+            cv2.rectangle(page, (0, 0), (w, 80), int(rng.integers(40, 160)), -1)
+        for y in range(110 if index % 4 == 0 else 60, h - 40, step):
+            line = " ".join(rng.choice(words, size=int(rng.integers(3, 10))))
+            cv2.putText(page, line, (40, y), font, scale, int(rng.integers(0, 60)), 1 + index % 2, cv2.LINE_AA)
+        if index % 5 == 1:
+            for x in range(40, w - 40, 160):
+                cv2.line(page, (x, 60), (x, h - 40), 0, 1)
+        docs.append((f"document{index}", page))
+    return docs
+
+
+def _other_modalities() -> list[tuple[str, np.ndarray]]:
+    """pydicom's shipped test images of other modalities, one per distinct picture."""
+    import pydicom
+
+    shipped = Path(pydicom.__file__).parent / "data" / "test_files"
+    names = ("CT_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm", "MR_small.dcm", "JPEG2000.dcm",
+             "examples_overlay.dcm", "examples_palette.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",
+             "examples_jpeg2k.dcm", "image_dfl.dcm", "liver_1frame.dcm", "SC_rgb_jpeg.dcm",
+             "SC_jpeg_no_color_transform.dcm", "GDCMJ2K_TextGBR.dcm", "SC_rgb.dcm")
+    images = []
+    for name in names:
+        path = shipped / name
+        if not path.is_file():
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path)
+            pixels = ds.pixel_array
+            if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
+                from pydicom.pixels import apply_color_lut
+
+                pixels = apply_color_lut(pixels, ds)
+        except Exception as exc:  # noqa: BLE001 - a test file our decoders cannot read is left out
+            log.info("left out %s: %s", name, exc)
+            continue
+        if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+            pixels = pixels[0]
+        if pixels.ndim == 3:
+            pixels = _bgr(_to_uint8(pixels))
+        if min(pixels.shape[:2]) < 32:
+            pixels = cv2.resize(_to_uint8(pixels), (128, 128), interpolation=cv2.INTER_NEAREST)
+        images.append((Path(name).stem, pixels))
+    return images
