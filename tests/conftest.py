@@ -14,6 +14,21 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_files(tmp_path_factory):
+    """Keep the log, audit trail and pseudonym key of test runs out of the user's own folders."""
+    home = tmp_path_factory.mktemp("cxr-home")
+    saved = {key: os.environ.get(key) for key in ("CXR_HOME", "CXR_AUDIT_DIR")}
+    os.environ["CXR_HOME"] = str(home)
+    os.environ["CXR_AUDIT_DIR"] = str(home / "audit")
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "resources" / "samples"
 CLASSES3 = ["covid", "pneumonia", "normal"]

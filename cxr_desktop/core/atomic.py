@@ -19,11 +19,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates owner-only files; a saved export should not be)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def write_bytes_atomic(target: str | Path, data: bytes) -> None:
