@@ -8,6 +8,7 @@ import os
 import platform
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -50,16 +51,24 @@ def inference_model(checkpoint: Path, config: TrainConfig):
     return model, gradcam_layer
 
 
-def predict_logits(model, images: np.ndarray, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and pooled features for (N, S, S) one-channel preprocessed images."""
-    probe = keras.Model(model.input, [model.get_layer("logits").output, model.get_layer("pooled").output])
-    logits, pooled = [], []
-    for start in range(0, len(images), batch_size):
-        batch = np.repeat(np.asarray(images[start:start + batch_size], dtype=np.float32)[..., None], 3, axis=-1)
-        out_logits, out_pooled = probe(batch, training=False)
-        logits.append(np.asarray(out_logits))
-        pooled.append(np.asarray(out_pooled))
-    return np.concatenate(logits), np.concatenate(pooled)
+def logits_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a batch of (N, S, S) one-channel preprocessed images to logits.
+
+    Built once and run as a traced graph (``predict_on_batch``): robustness scores thousands of
+    perturbed films, and op-by-op eager execution of DenseNet121 is about three times slower.
+    """
+    probe = keras.Model(model.input, model.get_layer("logits").output)
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        batch = np.repeat(np.asarray(images, dtype=np.float32)[..., None], 3, axis=-1)
+        return np.asarray(probe.predict_on_batch(batch))
+
+    return predict
+
+
+def predict_logits(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """Logits for a whole split, batch by batch (the split may not fit the network at once)."""
+    return np.concatenate([predict(images[start:start + batch_size]) for start in range(0, len(images), batch_size)])
 
 
 def init_bundle_overlap(config: TrainConfig, test_samples: list[datalib.Sample]) -> dict | None:
@@ -92,8 +101,9 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
 
     x_val, y_val, _ = split_arrays(samples, arrays, classes, "val")
     x_test, y_test, test_index = split_arrays(samples, arrays, classes, "test")
-    val_logits, _ = predict_logits(model, x_val)
-    test_logits, _ = predict_logits(model, x_test)
+    predictor = logits_predictor(model)
+    val_logits = predict_logits(predictor, x_val)
+    test_logits = predict_logits(predictor, x_test)
     temperature = fit_temperature(val_logits, y_val)
     val_probs = softmax(val_logits, temperature)
     test_probs = softmax(test_logits, temperature)
@@ -113,7 +123,7 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     metrics["robustness"] = evaluate_robustness(
         [s.path for s in test_samples], y_test, classes, thresholds,
         datalib.replace_channels(PreprocessingSpec(size=config.size), 1),
-        lambda batch: softmax(predict_logits(model, batch[..., 0], batch_size=len(batch))[0], temperature),
+        lambda batch: softmax(predictor(batch[..., 0]), temperature),
         seed=config.seed,
     )
     calibration = {

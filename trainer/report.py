@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from cxr_desktop.core.decision import NEGATIVE_CLASS
-from trainer.evaluation import reliability_bins, uncalibrate
+from trainer.evaluation import expected_calibration_error, reliability_bins, uncalibrate
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,6 @@ def plot_confusion(path: Path, confusion: list[list[int]], classes: list[str]) -
 
 def plot_reliability(path: Path, predictions: Predictions, temperature: float, bins: int = 10) -> None:
     """Top-label reliability diagram before and after temperature scaling, with the ECE of each."""
-    from trainer.evaluation import expected_calibration_error
-
     figure = _figure(5.2, 5.6)
     axes, counts = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     variants = (("before (T = 1)", uncalibrate(predictions.probs, temperature), "tab:red"),
