@@ -1,0 +1,1 @@
+"""Packaging: the ``cxr-build`` command that turns the source tree into the one-folder app."""
