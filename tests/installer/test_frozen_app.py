@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
 import pytest
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
-from cxr_desktop.core.bundle import BUNDLED_MODELS
+from cxr_desktop.core.bundle import BUNDLED_MODELS, DEFAULT_MODEL, load_bundle
 from cxr_desktop.core.resources import sample_images
 from installer.build import SIZE_BUDGET_MIB, clean_environment, folder_size, frozen_executable
 from tests.core import dicom_factory as factory
@@ -127,6 +128,29 @@ def test_frozen_screen_reports_a_missing_folder_without_a_traceback(frozen_app, 
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "absent" in result.stderr
+
+
+def test_frozen_window_starts_and_loads_the_model(frozen_app, tmp_path):
+    """The GUI (offscreen) comes up from the frozen app and its worker loads the default model."""
+    home = tmp_path / "home"
+    env = dict(clean_environment(), QT_QPA_PLATFORM="offscreen", CXR_HOME=str(home), CXR_AUDIT_DIR=str(home / "audit"))
+    process = subprocess.Popen([str(frozen_app), str(sample_images()[0])], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = home / "cxr-desktop.log"
+    loaded = f"loaded {load_bundle(DEFAULT_MODEL).name}"
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            if log.is_file() and loaded in log.read_text(encoding="utf-8"):
+                break
+            time.sleep(1)
+        assert process.poll() is None, f"the window exited with {process.returncode}"
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=60)
+    text = log.read_text(encoding="utf-8")
+    assert loaded in text, text[-3000:]
+    assert " ERROR " not in text and "Traceback" not in stderr, text[-3000:] + stderr[-3000:]
 
 
 def test_bundle_is_trimmed_and_within_its_size_budget(frozen_app):
