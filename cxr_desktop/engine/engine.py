@@ -4,6 +4,9 @@ Two traced functions with a fixed input signature (so nothing retraces per call)
 ``score`` returns calibrated probabilities and pooled features (for the OOD gate); ``explain``
 also returns Grad-CAM maps for every class from the bundle's Grad-CAM layer, computed in the same
 forward pass (the backward pass only runs through the head, from the logits to that layer).
+
+Precision: ``auto`` computes in bfloat16 on CPUs with native bf16 and in float16 on a GPU (see
+``engine.precision``), float32 elsewhere; outputs are always float32.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ def _import_tf():
 class Engine:
     """A loaded, verified, warmed-up model. Not thread-safe: use it from one worker thread."""
 
-    def __init__(self, bundle: ModelBundle, *, warm_up: bool = True) -> None:
-        from cxr_desktop.engine.device import describe_devices
+    def __init__(self, bundle: ModelBundle, *, warm_up: bool = True, precision: str = "auto") -> None:
+        from cxr_desktop.engine import device as devices
+        from cxr_desktop.engine.precision import with_precision
 
         started = time.perf_counter()
         tf = _import_tf()
@@ -54,14 +58,18 @@ class Engine:
         self.spec = bundle.preprocessing
         self.classes = bundle.classes
         self._tf = tf
-        self.device, self.device_description = describe_devices(tf)
+        self.device = devices.select_device(tf)
+        self.precision = devices.select_precision(precision, self.device)
+        self.device_description = devices.describe(tf, self.device, self.precision)
+        meta = bundle.metadata
         try:
             with tf.device(self.device):
                 model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
             raise BundleError(f"model of bundle {bundle.title} cannot be loaded: {exc}") from None
         self._check_against_metadata(model)
-        meta = bundle.metadata
+        with tf.device(self.device):
+            model = with_precision(model, self.precision, keep_float32=(meta["logits_layer"], *model.output_names))
         try:
             probe = keras.Model(
                 model.inputs,
@@ -96,22 +104,23 @@ class Engine:
             )
 
     def _score_graph(self, images):
+        tf = self._tf
         _, features, logits = self._probe(images, training=False)
-        probabilities = self._tf.nn.softmax(logits * self._inverse_temperature)
-        return probabilities, features
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
+        return probabilities, tf.cast(features, tf.float32)
 
     def _explain_graph(self, images):
         tf = self._tf
         with tf.GradientTape() as tape:
             activations, features, logits = self._probe(images, training=False)
         # d logits / d activations for every class at once: (N, C, h, w, K)
-        jacobian = tape.batch_jacobian(logits, activations)
+        jacobian = tf.cast(tape.batch_jacobian(logits, activations), tf.float32)
         channel_weights = tf.reduce_mean(jacobian, axis=[2, 3])
         cams = tf.nn.relu(tf.einsum("nck,nhwk->nchw", channel_weights, tf.cast(activations, tf.float32)))
         peak = tf.reduce_max(cams, axis=[2, 3], keepdims=True)
         cams = cams / (peak + CAM_EPSILON)
-        probabilities = tf.nn.softmax(logits * self._inverse_temperature)
-        return probabilities, features, cams
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
+        return probabilities, tf.cast(features, tf.float32), cams
 
     def warm_up(self) -> None:
         """Trace both functions once so the first real image is as fast as the rest."""

@@ -1,0 +1,68 @@
+"""Reduced precision is only used where it does not change the answer (issue 6).
+
+The engine computes in bfloat16 on CPUs with native bf16 and in float16 on GPUs. These tests hold
+that choice to the rule: on real radiographs and the real bundled model, every probability stays
+within 0.01 of float32, and the Grad-CAM maps stay close. If one fails, reduced precision must
+not be chosen automatically (``cxr_desktop/engine/device.py: select_precision``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cxr_desktop.core.preprocessing import preprocess
+from cxr_desktop.core.radiograph import load_radiograph
+
+TOLERANCE = 0.01
+IMAGES_PER_CLASS = 32
+
+
+@pytest.fixture(scope="module")
+def real_batch(cxr3, bundle_3class):
+    """Real radiographs from every class of cxr3 (any split: agreement, not accuracy, is measured)."""
+    spec = bundle_3class.preprocessing
+    paths = [p for label in ("covid", "pneumonia", "normal")
+             for p in sorted((cxr3 / label).glob("*.jpg"))[:IMAGES_PER_CLASS]]
+    return np.stack([preprocess(load_radiograph(p).pixels, spec) for p in paths])
+
+
+@pytest.fixture(scope="module")
+def float32_scores(bundle_3class, real_batch):
+    from cxr_desktop.engine.engine import Engine
+
+    engine = Engine(bundle_3class, precision="float32")
+    return _explain_in_batches(engine, real_batch)
+
+
+def _explain_in_batches(engine, images, size: int = 16):
+    parts = [engine.explain(images[i:i + size]) for i in range(0, len(images), size)]
+    return (np.concatenate([p.probabilities for p in parts]), np.concatenate([p.cams for p in parts]))
+
+
+def _reduced_engine(bundle, precision: str):
+    import tensorflow as tf
+
+    from cxr_desktop.engine.engine import Engine
+
+    if precision == "float16" and not tf.config.list_physical_devices("GPU"):
+        pytest.skip("float16 is only chosen on a GPU, and TensorFlow sees none here")
+    return Engine(bundle, precision=precision)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_reduced_precision_probabilities_within_001_of_float32(bundle_3class, real_batch, float32_scores, precision):
+    engine = _reduced_engine(bundle_3class, precision)
+    probabilities, cams = _explain_in_batches(engine, real_batch)
+    reference, reference_cams = float32_scores
+    worst = float(np.abs(probabilities - reference).max())
+    assert worst <= TOLERANCE, f"{precision} moves a probability by {worst:.4f} (> {TOLERANCE})"
+    assert (probabilities.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.99
+    assert float(np.abs(cams - reference_cams).mean()) <= 0.05
+
+
+def test_automatic_precision_is_the_one_checked_above(engine_3class):
+    from cxr_desktop.engine.device import select_precision
+
+    assert engine_3class.precision == select_precision("auto", engine_3class.device)
+    assert engine_3class.precision in ("float32", "bfloat16", "float16")
