@@ -18,10 +18,13 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 @dataclass(frozen=True)
 class Backbone:
+    """How to build one backbone, where its Grad-CAM layer is, and which blocks fine-tuning opens."""
+
     name: str
     gradcam_layer: str
     build: Callable[..., Any]
     normalise: str
+    top_blocks: tuple[str, ...] = ()
 
 
 def _normaliser(kind: str, keras):
@@ -55,10 +58,10 @@ def backbones() -> dict[str, Backbone]:
 
     apps = keras.applications
     return {
-        "densenet121": Backbone("densenet121", "relu", apps.DenseNet121, "torch"),
-        "resnet50": Backbone("resnet50", "conv5_block3_out", apps.ResNet50, "caffe"),
-        "vgg16": Backbone("vgg16", "block5_conv3", apps.VGG16, "caffe"),
-        "inceptionv3": Backbone("inceptionv3", "mixed10", apps.InceptionV3, "tf"),
+        "densenet121": Backbone("densenet121", "relu", apps.DenseNet121, "torch", ("conv5", "bn", "relu")),
+        "resnet50": Backbone("resnet50", "conv5_block3_out", apps.ResNet50, "caffe", ("conv5",)),
+        "vgg16": Backbone("vgg16", "block5_conv3", apps.VGG16, "caffe", ("block5",)),
+        "inceptionv3": Backbone("inceptionv3", "mixed10", apps.InceptionV3, "tf", ("mixed9", "mixed10")),
         "small_cnn": Backbone("small_cnn", "last_conv", _small_cnn, "torch"),
     }
 
@@ -92,14 +95,3 @@ def build_classifier(
     logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
     outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
     return keras.Model(inputs, outputs, name=f"{backbone}_cxr"), spec.gradcam_layer, base
-
-
-def replace_head(model, num_classes: int, dropout: float = 0.2):
-    """Keep an existing bundle's network up to ``pooled`` and give it a new classifier head."""
-    import keras
-
-    pooled = model.get_layer("pooled").output
-    x = keras.layers.Dropout(dropout, name="head_dropout")(pooled)
-    logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
-    outputs = keras.layers.Activation("softmax", name="probabilities", dtype="float32")(logits)
-    return keras.Model(model.inputs, outputs, name=model.name)

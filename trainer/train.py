@@ -16,6 +16,7 @@ import numpy as np
 
 from cxr_desktop.core.preprocessing import PreprocessingSpec
 from trainer import data as datalib
+from trainer.backbones import backbones
 from trainer.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def compile_model(model, learning_rate: float, weight_decay: float):
 
 def build_initial_model(config: TrainConfig, num_classes: int):
     """Model for the chosen initialisation: none, imagenet, a weights file, or an existing bundle."""
-    from trainer.backbones import build_classifier, replace_head
+    from trainer.backbones import build_classifier
 
     graph_size = None if config.warmup_epochs else config.size
     init = config.init
@@ -226,10 +227,11 @@ def run_training(config: TrainConfig) -> Path:
             train_ds, val_ds = datasets(config.size)
             print("phase 1: feature extraction (frozen backbone, new head)", flush=True)
             model.fit(train_ds, validation_data=val_ds, epochs=config.feature_extraction_epochs, verbose=0,
-                      callbacks=[EpochLine("features", config.feature_extraction_epochs)])
+                      shuffle=False, callbacks=[EpochLine("features", config.feature_extraction_epochs)])
             base.trainable = True
+            top_blocks = backbones()[config.backbone].top_blocks
             for layer in base.layers:
-                layer.trainable = layer.name.startswith(("conv5", "block5", "mixed9", "mixed10", "conv3", "bn"))
+                layer.trainable = layer.name.startswith(top_blocks)
             print("phase 2: fine-tuning the top blocks", flush=True)
         lr = config.fine_tune_learning_rate if pretrained else config.learning_rate
         compile_model(model, lr, config.weight_decay)
@@ -239,7 +241,7 @@ def run_training(config: TrainConfig) -> Path:
     if start < config.warmup_epochs:
         train_ds, val_ds = datasets(config.warmup_size)
         model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=config.warmup_epochs,
-                  verbose=0, callbacks=[EpochLine(f"{config.warmup_size}px", config.epochs), *callbacks_common])
+                  verbose=0, shuffle=False, callbacks=[EpochLine(f"{config.warmup_size}px", config.epochs), *callbacks_common])
         start = config.warmup_epochs
     train_ds, val_ds = datasets(config.size)
     best = min((h["val_loss"] for h in state.get("history", [])[config.warmup_epochs:]), default=None)
@@ -255,7 +257,7 @@ def run_training(config: TrainConfig) -> Path:
     ]
     if start < config.epochs:
         model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=config.epochs, verbose=0,
-                  callbacks=callbacks)
+                  shuffle=False, callbacks=callbacks)
     if not best_path.is_file():
         model.save(best_path)
     return best_path
