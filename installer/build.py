@@ -88,8 +88,13 @@ def run_pyinstaller(models: Path, expected: Path, dist: Path, work: Path) -> Non
 
 
 def run_frozen(app: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run the frozen app from a folder outside the project, with a clean environment."""
-    return subprocess.run([str(app), *args], cwd=cwd, env=clean_environment(), capture_output=True, text=True,
+    """Run the frozen app from a folder outside the project, with a clean environment.
+
+    Its log, audit trail and installation key go to ``cwd/home``, not the builder's own profile.
+    """
+    home = cwd / "home"
+    env = dict(clean_environment(), CXR_HOME=str(home), CXR_AUDIT_DIR=str(home / "audit"))
+    return subprocess.run([str(app), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=CHECK_TIMEOUT_S)
 
 

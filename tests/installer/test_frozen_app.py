@@ -98,6 +98,7 @@ def test_frozen_screen_matches_the_source_screen(frozen_app, screening_folder, t
     frozen = run_frozen(frozen_app, [*args, "--csv", str(frozen_csv), "--heatmaps", str(tmp_path / "frozen-maps")],
                         tmp_path)
     assert frozen.returncode == 0, frozen.stderr[-3000:]
+    assert "could not transform" not in frozen.stderr, "AutoGraph cannot read the engine's source"
     source = subprocess.run(
         [sys.executable, "-m", "cxr_desktop", *args, "--csv", str(source_csv), "--heatmaps", str(tmp_path / "maps")],
         cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
