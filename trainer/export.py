@@ -183,7 +183,10 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
         },
         "classes": classes,
         "thresholds": thresholds,
-        "operating_point": f"per disease class: sensitivity >= {config.target_sensitivity} on validation",
+        "operating_point": (
+            f"per disease class: sensitivity >= {config.target_sensitivity} on validation plus a one-sided"
+            " 95% binomial margin for the number of validation positives (see trainer.evaluation)"
+        ),
         "preprocessing": spec.to_metadata(),
         "backbone": config.backbone,
         "gradcam_layer": gradcam_layer,

@@ -72,7 +72,7 @@ def test_binary_operating_point_reports_validation_and_test_rates():
     assert point["positive_class"] == "pneumonia"
     assert point["validation_sensitivity"] >= 0.95
     assert point["threshold"] == pytest.approx(
-        ev.choose_thresholds(two[:1000], binary_labels[:1000], ["pneumonia", "normal"], 0.95)["pneumonia"])
+        ev.sensitivity_threshold(two[:1000, 0], binary_labels[:1000] == 0, 0.95), abs=1e-6)
     flagged = two[1000:, 0] >= point["threshold"]
     assert point["test_specificity"] == pytest.approx((~flagged[binary_labels[1000:] == 1]).mean())
 
@@ -109,3 +109,18 @@ def test_paired_bootstrap_is_zero_for_identical_models_and_detects_a_better_one(
     worse = ev.paired_bootstrap_auc(labels, probs, noisy, CLASSES3, patients, replicates=200)
     low, high = worse["macro"]["ci95"]
     assert low <= worse["macro"]["difference"] <= high < 0.0
+
+
+def test_operating_thresholds_keep_a_confidence_margin_for_small_validation_sets():
+    assert ev.target_with_margin(0.95, 70) == pytest.approx(0.95 + 1.645 * np.sqrt(0.95 * 0.05 / 70))
+    assert ev.target_with_margin(0.95, 100_000) == pytest.approx(0.95, abs=2e-3)
+    assert ev.target_with_margin(0.95, 5) == 1.0
+    logits, labels = _simulated(n=2000)
+    probs = ev.softmax(logits)
+    chosen = ev.choose_thresholds(probs, labels, CLASSES3, 0.95)
+    for index, name in enumerate(CLASSES3[:2]):
+        positives = labels == index
+        plain = ev.sensitivity_threshold(probs[:, index], positives, 0.95)
+        assert chosen[name] <= plain
+        assert (probs[positives, index] >= chosen[name]).mean() >= ev.target_with_margin(0.95, positives.sum())
+    assert chosen["normal"] == 0.5
