@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--version", default="1.0.0")
     train.add_argument("--description", default="")
 
+    sheet = sub.add_parser("gradcam-sheet", help="Grad-CAM contact sheet of held-out images (shortcut check)")
+    sheet.add_argument("--model", required=True, help="bundle folder or bundled model name")
+    sheet.add_argument("--data", type=Path, default=None, help=data_help)
+    sheet.add_argument("--out", type=Path, default=None, help="PNG to write (default: <bundle>/report/gradcam_sample.png)")
+    sheet.add_argument("--per-class", type=int, default=6)
+
     export = sub.add_parser("export", help="evaluate a finished run and write its bundle")
     export.add_argument("--work-dir", type=Path, required=True)
     export.add_argument("--out", type=Path, default=None)
@@ -96,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command == "gradcam-sheet":
+            from trainer.gradcam_sample import gradcam_sheet
+
+            print(gradcam_sheet(args.model, args.data or default_data_dir(), args.out, args.per_class))
+            return 0
         if args.command == "export":
             from trainer.export import export_run
 
