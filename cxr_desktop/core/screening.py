@@ -125,6 +125,13 @@ def _score_batch(
     return rows
 
 
+def gate_verdict(gate: OodGate, features: np.ndarray, image: np.ndarray) -> tuple[float, bool, str]:
+    """OOD score, flag and (when flagged) the warning for one image, as every caller shows it."""
+    result = gate.assess(features[None, :], image[None])
+    score, flagged = float(result.distance[0]), bool(result.flagged[0])
+    return score, flagged, warning_text(gate, score, float(result.layout[0])) if flagged else ""
+
+
 def _apply_gate(row: ScreeningRow, gate: OodGate | None, gate_note: str, features: np.ndarray,
                 image: np.ndarray) -> None:
     """Keep the prediction but put the OOD warning first in the message, where it cannot be missed."""
@@ -132,10 +139,8 @@ def _apply_gate(row: ScreeningRow, gate: OodGate | None, gate_note: str, feature
         if gate_note:
             row.message = "; ".join(filter(None, (gate_note, row.message)))
         return
-    result = gate.assess(features[None, :], image[None])
-    row.ood_score, row.out_of_distribution = float(result.distance[0]), bool(result.flagged[0])
-    if row.out_of_distribution:
-        warning = warning_text(gate, row.ood_score, float(result.layout[0]))
+    row.ood_score, row.out_of_distribution, warning = gate_verdict(gate, features, image)
+    if warning:
         row.message = "; ".join(filter(None, (warning, row.message)))
 
 

@@ -28,8 +28,8 @@ from cxr_desktop.core.bundle import ModelBundle, load_bundle
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.preprocessing import preprocess
 from cxr_desktop.core.radiograph import Radiograph, load_radiograph
-from cxr_desktop.core.ood import OodGate, warning_text
-from cxr_desktop.core.screening import ScreeningRow, bundle_gate, find_images, screen
+from cxr_desktop.core.ood import OodGate
+from cxr_desktop.core.screening import ScreeningRow, bundle_gate, find_images, gate_verdict, screen
 from cxr_desktop.ui.qimage import thumbnail
 
 log = logging.getLogger(__name__)
@@ -99,16 +99,16 @@ def score_radiograph(engine, radiograph: Radiograph, gate: OodGate | None = None
     started = time.perf_counter()
     bundle = engine.bundle
     thresholds = bundle.thresholds
-    scores = engine.explain(preprocess(radiograph.pixels, engine.spec)[None])
+    image = preprocess(radiograph.pixels, engine.spec)
+    scores = engine.explain(image[None])
     probabilities = scores.probabilities[0]
     classes = list(engine.classes)
     warnings = list(radiograph.warnings)
     ood_score, outlier = float("nan"), False
     if gate is not None:
-        distances, flags = gate.flags(scores.features[:1])
-        ood_score, outlier = float(distances[0]), bool(flags[0])
+        ood_score, outlier, warning = gate_verdict(gate, scores.features[0], image)
         if outlier:
-            warnings.insert(0, warning_text(ood_score, gate.threshold))
+            warnings.insert(0, warning)
     elif gate_note:
         warnings.insert(0, gate_note)
     return ImageScore(
