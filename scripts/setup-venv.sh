@@ -10,9 +10,14 @@ extra=cpu
 [ "${CXR_GPU:-0}" = "1" ] && extra=gpu
 stamp=".venv/.installed-$extra-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
+  echo "setup: installing pinned dependencies into .venv/ (first run only)..." >&2
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$extra,dev]"
+  log=.venv/setup.log
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[$extra,dev]" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "setup: pip install failed; full log in $log" >&2
+    exit 1
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

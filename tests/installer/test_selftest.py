@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_tiny_bundle
+from tests.bundles import make_tiny_bundle
 from cxr_desktop.core.bundle import DEFAULT_MODEL
 from cxr_desktop.core.errors import BundleError
 from cxr_desktop.core.resources import sample_images
