@@ -13,9 +13,10 @@ from pathlib import Path
 from cxr_desktop import __version__
 from cxr_desktop.core.bundle import DEFAULT_MODEL
 from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.resources import samples_dir
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
 
-SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "samples"
+SAMPLES_DIR = samples_dir()
 
 
 def build_parser() -> argparse.ArgumentParser:

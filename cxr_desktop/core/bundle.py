@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from cxr_desktop.core.atomic import atomic_path
 from cxr_desktop.core.errors import BundleError
 from cxr_desktop.core.preprocessing import PreprocessingSpec
+from cxr_desktop.core.resources import app_root
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
@@ -78,14 +78,11 @@ class ModelBundle:
 
 
 def models_dir() -> Path:
-    """Where named bundles live: $CXR_MODELS_DIR, the frozen app's data folder, or ./models."""
+    """Where named bundles live: $CXR_MODELS_DIR, else ``models/`` beside the app's resources."""
     override = os.environ.get("CXR_MODELS_DIR")
     if override:
         return Path(override)
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "models"
-    return Path(__file__).resolve().parents[2] / "models"
+    return app_root() / "models"
 
 
 def resolve_bundle_path(model: str | Path) -> Path:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
 from PyQt5.QtWidgets import QAction, QDialog, QDialogButtonBox, QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
 from cxr_desktop import __version__
 from cxr_desktop.core.bundle import ModelBundle
+from cxr_desktop.core.resources import resource_path
 from cxr_desktop.ui.result_panel import DISCLAIMER, display_name
 
-CREDITS_FILE = Path(__file__).resolve().parents[2] / "resources" / "CREDITS.md"
+CREDITS_FILE = resource_path("CREDITS.md")
 
 MOUSE_GESTURES = (
     ("Mouse wheel", "Zoom in / out around the pointer"),

@@ -6,12 +6,12 @@ the same one.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PyQt5.QtGui import QColor, QIcon, QPalette
 from PyQt5.QtWidgets import QApplication, QStyleFactory
 
-ICONS_DIR = Path(__file__).resolve().parents[2] / "resources" / "icons"
+from cxr_desktop.core.resources import resource_path
+
+ICONS_DIR = resource_path("icons")
 
 BACKGROUND = QColor("#1c2026")
 PANEL = QColor("#232830")
