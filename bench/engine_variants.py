@@ -6,13 +6,19 @@ round so that a busy machine slows every variant alike:
   keras-fp32-xla    the same with XLA (jit_compile=True)
   keras-bf16        Keras mixed_bfloat16 policy (the engine with precision="bfloat16")
   keras-bf16-xla    the same with XLA
+  keras-bf16-rewrites  keras-bf16 with grappler's graph rewrites on (the engine turns them off
+                    on a CPU to start ~0.9 s sooner; this shows what that costs in steady state)
   tflite-fp32       TFLite/LiteRT with the XNNPACK delegate
   tflite-dynint8    TFLite with dynamic-range int8 weights
 Each line gives batched img/s, CPU ms per image and the largest probability difference from
-keras-fp32 on the same images (only meaningful with the real trained bundle). Thread-pool sizes
+keras-fp32 on the same images (only meaningful with the real trained bundle); ``nan`` means the
+variant returned NaN: the TFLite conversion of this Keras 3 model keeps a resource-variable read
+that the interpreter cannot resolve (without XNNPACK it fails, with XNNPACK it returns NaN), so
+only its speed is measured. Thread-pool sizes
 and oneDNN settings are fixed at TensorFlow start-up, so ``--threads`` re-runs the two Keras
-variants in child processes under each setting, including oneDNN's bf16 fpmath mode and grappler's
-oneDNN auto-mixed-precision rewrite of the float32 graph (``grappler-onednn-bf16``).
+variants in child processes under each setting, including oneDNN's bf16 fpmath mode and
+grappler's oneDNN auto-mixed-precision rewrite of the float32 graph (``grappler-onednn-bf16``).
+The Keras variants run the engine's own graph (probabilities, features and Grad-CAM maps).
 
     nice -n 15 .venv/bin/python bench/engine_variants.py --quick
 """
@@ -37,22 +43,28 @@ THREAD_SETTINGS = {
     "intra1-inter1": {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
     "intra2-inter2": {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2"},
     "onednn-fpmath-bf16": {"ONEDNN_DEFAULT_FPMATH_MODE": "BF16"},
-    "grappler-onednn-bf16": {"BENCH_GRAPPLER_BF16": "1"},
+    "grappler-onednn-bf16": {"BENCH_GRAPPLER_BF16": "1", "CXR_GRAPH_REWRITES": "1"},
 }
 
 
-def keras_variant(bundle, precision: str, xla: bool):
+def keras_variant(bundle, precision: str, xla: bool, graph_rewrites: bool | None = None):
+    """The engine's graph; ``graph_rewrites`` True/False overrides the engine's process-wide grappler
+    setting for this variant's calls (TensorFlow keeps one optimised instance per setting, so
+    switching back and forth costs nothing after the first call of each)."""
     import tensorflow as tf
 
     from cxr_desktop.engine.engine import Engine
 
     engine = Engine(bundle, precision=precision, warm_up=False)
+    rewrites = engine.graph_rewrites if graph_rewrites is None else graph_rewrites
     spec = engine.spec
     signature = [tf.TensorSpec((None, spec.size, spec.size, spec.channels), tf.float32)]
-    fn = tf.function(engine._score_graph, input_signature=signature, jit_compile=xla)
+    graph = engine._closed_form_graph if engine.gradcam_method == "closed form" else engine._gradient_graph
+    fn = tf.function(graph, input_signature=signature, jit_compile=xla)
 
     def run(batch):
-        probabilities, features = fn(batch)
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not rewrites})
+        probabilities, features, _ = fn(batch)
         return probabilities.numpy(), features.numpy()
 
     return run
@@ -125,6 +137,7 @@ def run_variants(bundle, names: list[str], images: int, rounds: int, batch_size:
         "keras-fp32-xla": lambda: keras_variant(bundle, "float32", True),
         "keras-bf16": lambda: keras_variant(bundle, "bfloat16", False),
         "keras-bf16-xla": lambda: keras_variant(bundle, "bfloat16", True),
+        "keras-bf16-rewrites": lambda: keras_variant(bundle, "bfloat16", False, graph_rewrites=True),
         "tflite-fp32": lambda: tflite_variant(bundle, False),
         "tflite-dynint8": lambda: tflite_variant(bundle, True),
     }
@@ -153,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=160)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--variants", default="keras-fp32,keras-fp32-xla,keras-bf16,keras-bf16-xla,tflite-fp32,"
-                                              "tflite-dynint8")
+    parser.add_argument("--variants", default="keras-fp32,keras-fp32-xla,keras-bf16,keras-bf16-rewrites,"
+                                              "keras-bf16-xla,tflite-fp32,tflite-dynint8")
     parser.add_argument("--threads", action="store_true", help="also time keras-fp32/bf16 per thread setting")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -15,6 +15,9 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 #: reduced precision when comparing against another tool).
 PRECISION_ENV = "CXR_PRECISION"
 
+#: Set to 1 to keep TensorFlow's grappler graph rewrites on a CPU, where the engine turns them off.
+GRAPH_REWRITES_ENV = "CXR_GRAPH_REWRITES"
+
 
 def usable_cores() -> int:
     """Cores this process may run on (the affinity mask), not the machine's total."""
@@ -36,6 +39,22 @@ def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 def select_device(tf) -> str:
     """The TensorFlow device string: the first GPU if TensorFlow sees one, else the CPU."""
     return "/GPU:0" if tf.config.list_physical_devices("GPU") else "/CPU:0"
+
+
+def configure_graph_rewrites(tf, device: str) -> bool:
+    """Turn grappler's graph rewrites off on a CPU; returns whether they stay on.
+
+    For the engine's inference graph on a oneDNN CPU they change neither the probabilities
+    (bit-identical) nor the speed, measured side by side (``bench/engine_variants.py --threads``),
+    but optimising the ~1,500-op DenseNet graph at the first call costs ~0.9 s of the cold start
+    (``bench/single_image_latency.py``). The switch is process-wide, which is why it is left alone
+    on a GPU, where the layout rewrite feeds the tensor cores: the app's processes run no other
+    graphs, and the trainer builds its training graphs in processes that start no engine first.
+    """
+    keep = device.startswith("/GPU") or os.environ.get(GRAPH_REWRITES_ENV, "") == "1"
+    if not keep:
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    return keep
 
 
 def select_precision(requested: str, device: str) -> str:

@@ -1,9 +1,11 @@
 """Engine: owns TensorFlow, loads a bundle once, and scores and explains batches.
 
-Two traced functions with a fixed input signature (so nothing retraces per call):
-``score`` returns calibrated probabilities and pooled features (for the OOD gate); ``explain``
-also returns Grad-CAM maps for every class from the bundle's Grad-CAM layer, computed in the same
-forward pass (the backward pass only runs through the head, from the logits to that layer).
+Traced functions with a fixed input signature (so nothing retraces per call): ``score`` returns
+calibrated probabilities and pooled features (for the OOD gate); ``explain`` also returns Grad-CAM
+maps for every class from the bundle's Grad-CAM layer. When the head on that layer is global
+average pooling, dropout and a linear dense layer (every bundle the trainer writes), Grad-CAM has a
+closed form and comes out of the forward pass itself, so one traced function serves both; other
+heads get Grad-CAM from the gradient of the logits, traced separately.
 
 Precision: ``auto`` computes in bfloat16 on CPUs with native bf16 and in float16 on a GPU (see
 ``engine.precision``), float32 elsewhere; outputs are always float32.
@@ -12,6 +14,8 @@ Precision: ``auto`` computes in bfloat16 on CPUs with native bf16 and in float16
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -24,6 +28,9 @@ log = logging.getLogger(__name__)
 
 CAM_EPSILON = 1e-7
 
+#: Modules Keras imports at start-up for features the engine does not use (see import_tensorflow).
+KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -34,13 +41,61 @@ class Scores:
     cams: np.ndarray | None = None
 
 
-def _import_tf():
-    import os
+def import_tensorflow():
+    """Import TensorFlow and Keras the way the app does, without two modules Keras never needs here.
 
+    At import time Keras loads scikit-learn (with SciPy) only to define its scikit-learn wrappers,
+    and ``matplotlib.pyplot`` only for an image-gallery plot; the engine uses neither. Hiding them
+    for the length of the import takes ~0.9 s off the cold start (bench/single_image_latency.py);
+    importing either later in the same process works as usual.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
+    hidden = [name for name in KERAS_EXTRAS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None
+    try:
+        import keras  # noqa: F401
+        import tensorflow as tf
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
     return tf
+
+
+def linear_head_kernel(model, metadata: dict):
+    """The logits' kernel (K, C) when Grad-CAM has a closed form for this network, else None.
+
+    With logits = W^T GAP(A) + b (dropout is the identity at inference), every position of the
+    feature map A has d logit_c / d A_hwk = W_kc / (h*w), so Grad-CAM's channel weights are W's
+    columns up to a constant and Grad-CAM equals CAM (Selvaraju et al. 2017, section 3.1): the maps
+    need no backward pass, which halves the cold start's tracing and the cost of an explanation.
+    """
+    import keras
+
+    try:
+        pooled = model.get_layer(metadata["feature_layer"])
+        logits = model.get_layer(metadata["logits_layer"])
+        activations = model.get_layer(metadata["gradcam_layer"]).output
+    except ValueError:
+        return None
+    if not isinstance(pooled, keras.layers.GlobalAveragePooling2D) or pooled.input is not activations:
+        return None
+    if not isinstance(logits, keras.layers.Dense) or logits.activation is not keras.activations.linear:
+        return None
+    dropouts = {id(layer.output): layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)}
+    tensor = logits.input
+    while tensor is not pooled.output:
+        if id(tensor) not in dropouts:
+            return None
+        tensor = dropouts[id(tensor)].input
+    return logits.kernel
+
+
+def _normalise_cams(tf, cams):
+    """ReLU, then each map scaled to a peak of 1 (an all-zero map stays zero, never NaN)."""
+    cams = tf.nn.relu(cams)
+    return cams / (tf.reduce_max(cams, axis=[2, 3], keepdims=True) + CAM_EPSILON)
 
 
 class Engine:
@@ -48,10 +103,10 @@ class Engine:
 
     def __init__(self, bundle: ModelBundle, *, warm_up: bool = True, precision: str = "auto") -> None:
         from cxr_desktop.engine import device as devices
-        from cxr_desktop.engine.precision import with_precision
+        from cxr_desktop.engine.precision import set_precision
 
         started = time.perf_counter()
-        tf = _import_tf()
+        tf = import_tensorflow()
         import keras
 
         self.bundle = bundle
@@ -59,6 +114,7 @@ class Engine:
         self.classes = bundle.classes
         self._tf = tf
         self.device = devices.select_device(tf)
+        self.graph_rewrites = devices.configure_graph_rewrites(tf, self.device)
         self.precision = devices.select_precision(precision, self.device)
         self.device_description = devices.describe(tf, self.device, self.precision)
         meta = bundle.metadata
@@ -68,8 +124,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
             raise BundleError(f"model of bundle {bundle.title} cannot be loaded: {exc}") from None
         self._check_against_metadata(model)
-        with tf.device(self.device):
-            model = with_precision(model, self.precision, keep_float32=(meta["logits_layer"], *model.output_names))
+        set_precision(model, self.precision, keep_float32=(meta["logits_layer"], *model.output_names))
         try:
             probe = keras.Model(
                 model.inputs,
@@ -81,9 +136,16 @@ class Engine:
             raise BundleError(f"bundle {bundle.title}: layer named in metadata not found ({exc})") from None
         self._probe = probe
         self._inverse_temperature = tf.constant(1.0 / bundle.temperature, tf.float32)
+        kernel = linear_head_kernel(model, meta)
+        self.gradcam_method = "closed form" if kernel is not None else "gradient"
         signature = [tf.TensorSpec((None, self.spec.size, self.spec.size, self.spec.channels), tf.float32)]
-        self._score_fn = tf.function(self._score_graph, input_signature=signature)
-        self._explain_fn = tf.function(self._explain_graph, input_signature=signature)
+        if kernel is not None:
+            self._cam_kernel = tf.cast(kernel, tf.float32)
+            self._explain_fn = tf.function(self._closed_form_graph, input_signature=signature)
+            self._score_fn = None
+        else:
+            self._explain_fn = tf.function(self._gradient_graph, input_signature=signature)
+            self._score_fn = tf.function(self._score_graph, input_signature=signature)
         if warm_up:
             self.warm_up()
         self.load_seconds = time.perf_counter() - started
@@ -109,29 +171,39 @@ class Engine:
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
         return probabilities, tf.cast(features, tf.float32)
 
-    def _explain_graph(self, images):
+    def _gradient_graph(self, images):
         tf = self._tf
         with tf.GradientTape() as tape:
             activations, features, logits = self._probe(images, training=False)
         # d logits / d activations for every class at once: (N, C, h, w, K)
         jacobian = tf.cast(tape.batch_jacobian(logits, activations), tf.float32)
         channel_weights = tf.reduce_mean(jacobian, axis=[2, 3])
-        cams = tf.nn.relu(tf.einsum("nck,nhwk->nchw", channel_weights, tf.cast(activations, tf.float32)))
-        peak = tf.reduce_max(cams, axis=[2, 3], keepdims=True)
-        cams = cams / (peak + CAM_EPSILON)
+        cams = tf.einsum("nck,nhwk->nchw", channel_weights, tf.cast(activations, tf.float32))
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
-        return probabilities, tf.cast(features, tf.float32), cams
+        return probabilities, tf.cast(features, tf.float32), _normalise_cams(tf, cams)
+
+    def _closed_form_graph(self, images):
+        tf = self._tf
+        activations, features, logits = self._probe(images, training=False)
+        # Grad-CAM's channel weights are the kernel column over h*w here; the scale cancels below.
+        cams = tf.einsum("nhwk,kc->nchw", tf.cast(activations, tf.float32), self._cam_kernel)
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
+        return probabilities, tf.cast(features, tf.float32), _normalise_cams(tf, cams)
 
     def warm_up(self) -> None:
-        """Trace both functions once so the first real image is as fast as the rest."""
+        """Trace the functions once so the first real image is as fast as the rest."""
         blank = np.zeros((1, self.spec.size, self.spec.size, self.spec.channels), np.float32)
-        self._score_fn(blank)
         self._explain_fn(blank)
+        if self._score_fn is not None:
+            self._score_fn(blank)
 
     def score(self, images: np.ndarray) -> Scores:
         """Calibrated probabilities and pooled features for a (N, S, S, C) float32 batch."""
         with self._tf.device(self.device):
-            probabilities, features = self._score_fn(np.asarray(images, np.float32))
+            if self._score_fn is None:
+                probabilities, features, _ = self._explain_fn(np.asarray(images, np.float32))
+            else:
+                probabilities, features = self._score_fn(np.asarray(images, np.float32))
         return Scores(probabilities.numpy(), features.numpy())
 
     def explain(self, images: np.ndarray) -> Scores:

@@ -153,3 +153,16 @@ def test_missing_gradcam_layer_is_a_bundle_error(tiny_bundle, tmp_path):
 
     with pytest.raises(BundleError, match="layer named in metadata not found"):
         Engine(load_bundle(folder), warm_up=False)
+
+
+def test_graph_rewrites_are_turned_off_on_a_cpu_only(monkeypatch):
+    from types import SimpleNamespace
+
+    calls: list[dict] = []
+    fake_tf = SimpleNamespace(config=SimpleNamespace(optimizer=SimpleNamespace(set_experimental_options=calls.append)))
+    monkeypatch.delenv(devices.GRAPH_REWRITES_ENV, raising=False)
+    assert not devices.configure_graph_rewrites(fake_tf, "/CPU:0")
+    assert calls == [{"disable_meta_optimizer": True}]
+    assert devices.configure_graph_rewrites(fake_tf, "/GPU:0") and len(calls) == 1
+    monkeypatch.setenv(devices.GRAPH_REWRITES_ENV, "1")
+    assert devices.configure_graph_rewrites(fake_tf, "/CPU:0") and len(calls) == 1

@@ -8,6 +8,8 @@ not be chosen automatically (``cxr_desktop/engine/device.py: select_precision``)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,32 @@ def test_automatic_precision_is_the_one_checked_above(engine_3class):
 
     assert engine_3class.precision == select_precision("auto", engine_3class.device)
     assert engine_3class.precision in ("float32", "bfloat16", "float16")
+
+
+def test_turning_graph_rewrites_off_changes_no_probability(engine_3class, real_batch, tmp_path):
+    """The engine turns grappler off on a CPU to start faster; the answers must not move. The
+    reference runs in a fresh process with the rewrites on (the switch is process-wide)."""
+    import os
+    import subprocess
+    import sys
+
+    from cxr_desktop.engine.device import GRAPH_REWRITES_ENV
+
+    if not engine_3class.device.startswith("/CPU"):
+        pytest.skip("graph rewrites are only turned off on a CPU")
+    assert not engine_3class.graph_rewrites
+    images = tmp_path / "images.npy"
+    np.save(images, real_batch[:32])
+    script = (
+        "import sys, numpy as np\n"
+        "from cxr_desktop.core.bundle import load_bundle\n"
+        "from cxr_desktop.engine.engine import Engine\n"
+        "engine = Engine(load_bundle(sys.argv[1]))\n"
+        "assert engine.graph_rewrites\n"
+        "np.save(sys.argv[3], engine.explain(np.load(sys.argv[2])).probabilities)\n"
+    )
+    out = tmp_path / "probabilities.npy"
+    subprocess.run([sys.executable, "-c", script, str(engine_3class.bundle.folder), str(images), str(out)],
+                   check=True, env={**os.environ, GRAPH_REWRITES_ENV: "1"}, capture_output=True,
+                   cwd=Path(__file__).resolve().parents[2])
+    np.testing.assert_allclose(engine_3class.explain(real_batch[:32]).probabilities, np.load(out), atol=1e-5)
