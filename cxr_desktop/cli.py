@@ -101,27 +101,25 @@ def run_screen(args: argparse.Namespace) -> int:
     pseudonym = path_labeller(args.identifiers, results.key) if args.identifiers == "pseudonymise" else None
     progress = ProgressBar(len(paths), not args.quiet)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    interrupted = False
+    interrupted, heatmaps = False, 0
     try:
         for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
                           heatmap_dir=args.heatmaps, root=args.folder):
             results.add(row)
             audit.record_scored(row, bundle, pseudonym=pseudonym(row.path) if pseudonym else "", source="cli")
-            row.radiograph = None  # the CSV keeps every row: without this, each holds its full-size pixels
+            heatmaps += row.heatmap_path is not None
             progress.step()
     except KeyboardInterrupt:
         interrupted = True
     finally:
         results.flush()
         progress.close()
-        audit.record_export("csv", args.csv, rows=len(results.rows), identifiers=args.identifiers,
+        audit.record_export("csv", args.csv, rows=results.count, identifiers=args.identifiers,
                             bundle=bundle, source="cli")
         if args.heatmaps is not None:
-            audit.record_export("heatmaps", args.heatmaps, rows=sum(r.heatmap_path is not None for r in results.rows),
-                                bundle=bundle, source="cli")
-    errors = sum(1 for row in results.rows if not row.ok)
+            audit.record_export("heatmaps", args.heatmaps, rows=heatmaps, bundle=bundle, source="cli")
     verb = "interrupted after" if interrupted else "done:"
-    print(f"{verb} {len(results.rows)} files, {len(results.rows) - errors} scored, {errors} could not be"
+    print(f"{verb} {results.count} files, {results.count - results.errors} scored, {results.errors} could not be"
           f" scored; CSV: {args.csv}", file=sys.stderr)
     return 130 if interrupted else 0
 

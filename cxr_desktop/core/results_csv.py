@@ -38,12 +38,16 @@ def csv_record(row: ScreeningRow, classes: list[str], *, path_text: str | None =
     return record
 
 
+def _writer(classes: list[str]) -> tuple[io.StringIO, csv.DictWriter]:
+    buffer = io.StringIO()
+    return buffer, csv.DictWriter(buffer, fieldnames=csv_columns(classes), lineterminator="\n")
+
+
 def render_csv(rows: list[ScreeningRow], classes: list[str], *, identifiers: str = "keep",
                key: bytes | None = None) -> bytes:
     """The CSV bytes; ``identifiers`` is "keep", "pseudonymise" or "omit" (see ``core.privacy``)."""
     label = path_labeller(identifiers, key)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=csv_columns(classes), lineterminator="\n")
+    buffer, writer = _writer(classes)
     writer.writeheader()
     for row in rows:
         writer.writerow(csv_record(row, classes, path_text=label(row.path)))
@@ -51,7 +55,11 @@ def render_csv(rows: list[ScreeningRow], classes: list[str], *, identifiers: str
 
 
 class ResultsCsv:
-    """Collects rows and keeps ``target`` a valid, up-to-date CSV while a batch runs."""
+    """Keeps ``target`` a valid, up-to-date CSV while a batch runs.
+
+    Each row is kept as its rendered CSV line, not as the row object, so a 5,000-image batch holds
+    about a megabyte of text and a rewrite is a join rather than re-formatting every row.
+    """
 
     def __init__(self, target: str | Path, classes: list[str], flush_interval: float = 1.0, *,
                  identifiers: str = "keep") -> None:
@@ -59,16 +67,30 @@ class ResultsCsv:
         self.classes = classes
         self.identifiers = identifiers
         self.key = installation_key() if identifiers == "pseudonymise" else None
-        self.rows: list[ScreeningRow] = []
         self.flush_interval = flush_interval
+        self.count = 0
+        self.errors = 0
+        self._label = path_labeller(identifiers, self.key)
+        self._buffer, self._writer = _writer(classes)
+        self._writer.writeheader()
+        self._lines = [self._take_line()]
         self._last_flush = 0.0
         self.flush()
 
+    def _take_line(self) -> str:
+        line = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return line
+
     def add(self, row: ScreeningRow) -> None:
-        self.rows.append(row)
+        self._writer.writerow(csv_record(row, self.classes, path_text=self._label(row.path)))
+        self._lines.append(self._take_line())
+        self.count += 1
+        self.errors += not row.ok
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
 
     def flush(self) -> None:
-        write_bytes_atomic(self.target, render_csv(self.rows, self.classes, identifiers=self.identifiers, key=self.key))
+        write_bytes_atomic(self.target, "".join(self._lines).encode("utf-8"))
         self._last_flush = time.monotonic()
