@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit_ood.add_argument("--model", required=True, help="bundle folder or bundled model name (needs its split.csv)")
     fit_ood.add_argument("--data", type=Path, default=None, help=data_help)
     fit_ood.add_argument("--components", type=int, default=64, help="principal directions of the feature model")
-    fit_ood.add_argument("--percentile", type=float, default=99.75,
-                         help="each check's threshold = this percentile of validation-radiograph scores")
+    fit_ood.add_argument("--percentile", type=float, default=99.5,
+                         help="each check's threshold = this percentile of out-of-fold radiograph scores")
     fit_ood.add_argument("--no-evaluate", action="store_true", help="skip the labelled non-radiograph evaluation")
 
     compare = sub.add_parser("compare", help="compare two bundles on the same images")

@@ -355,6 +355,7 @@ def model_card(metadata: dict, train_config: dict | None) -> str:
                       f" {worst[1]['description']}; full table in the report."]
         lines += ["", f"Full report: [{REPORT_DIR}/summary.md]({REPORT_DIR}/summary.md) (ROC curves, confusion matrix,"
                   " reliability diagram, per-source and per-age-group figures, robustness)."]
+    lines += _gate_lines(metadata.get("ood"))
     lines += ["", "## How to retrain", ""]
     if train_config:
         lines += ["```", retrain_command(train_config), "```", "",
@@ -363,6 +364,23 @@ def model_card(metadata: dict, train_config: dict | None) -> str:
               " `cxr-train evaluate --model <bundle> --data <site data>`.", "", "## Changelog", ""]
     lines += [f"- {version}: {text}" for version, text in metadata.get("changelog", {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def _gate_lines(entry: dict | None) -> list[str]:
+    """The 'not a chest X-ray' gate in the card, with its measured rates, once ``fit-ood`` has run."""
+    if not entry:
+        return []
+    lines = ["", "## 'Not a chest X-ray' gate", "",
+             "Images whose pooled features lie far from the training radiographs, or whose layout is unlike an"
+             " upright frontal film, are flagged as unreliable next to the probabilities and in the CSV.",
+             f"Thresholds: {entry.get('threshold_rule', '')}."]
+    evaluation = entry.get("evaluation")
+    if evaluation:
+        lines += ["", f"Measured: {evaluation['non_cxr_flagged_share']:.1%} of {evaluation['non_cxr_images']}"
+                  " non-radiographs flagged (photographs, documents, other modalities, rotated, inverted and"
+                  f" cropped films); {evaluation['cxr_wrongly_flagged_share']:.2%} of {evaluation['cxr_images']}"
+                  f" test radiographs wrongly flagged. Not covered: {evaluation.get('not_covered', '')}."]
+    return lines
 
 
 def write_model_card(folder: Path, metadata: dict, train_config: dict | None) -> Path:

@@ -3,7 +3,7 @@
 A classifier always answers with one of its classes, even for a photograph or a CT slice. The gate
 measures how far an image's pooled features (the ``feature_layer`` output, free from the same
 forward pass as the probabilities) lie from the training radiographs, and flags images beyond a
-threshold chosen on validation radiographs.
+threshold chosen on held-out radiographs (``trainer.ood_fit``).
 
 The distance is the Mahalanobis distance under a probabilistic-PCA model of the training features:
 a shrinkage (Ledoit-Wolf) covariance in the top principal directions plus one isotropic variance
@@ -14,7 +14,7 @@ Globally pooled features hardly see orientation, so a radiograph turned upside d
 cut to one corner still looks familiar to them. A second, image-level check covers that: a linear
 "layout" score on a 16 x 16 thumbnail of the model input, fitted to tell the training radiographs
 from rotated, inverted and corner-cropped copies of themselves. An image is flagged when either
-score exceeds its threshold (each set on validation radiographs).
+score exceeds its threshold.
 
 The parameters live in the bundle as ``ood.npz`` (plain arrays, loaded with ``allow_pickle=False``,
 its sha256 in ``metadata["ood"]``); the threshold and the description stay readable in

@@ -70,8 +70,12 @@ def test_evaluation_report_and_model_card_ship_with_the_bundle(bundle):
     report = bundle.folder / REPORT_DIR
     for name in (*FIGURES.values(), "summary.md", PREDICTIONS_FILE):
         assert (report / name).is_file(), name
-    assert (bundle.folder / "README.md").is_file()
     assert (bundle.folder / "split.csv").is_file()
+    card = (bundle.folder / "README.md").read_text(encoding="utf-8")
+    assert f"# {bundle.name} v{bundle.version}" in card
+    gate = meta["ood"]["evaluation"]
+    assert "## 'Not a chest X-ray' gate" in card
+    assert f"{gate['cxr_wrongly_flagged_share']:.2%} of {gate['cxr_images']} test radiographs wrongly flagged" in card
 
 
 def test_three_class_model_meets_its_targets(bundle_3class):
