@@ -40,3 +40,29 @@ def risk(probabilities: np.ndarray, classes: list[str]) -> float:
     if NEGATIVE_CLASS in classes:
         return float(1.0 - probabilities[classes.index(NEGATIVE_CLASS)])
     return float(np.max(probabilities))
+
+
+def display_name(label: str) -> str:
+    """A class label as a reader expects to see it (``covid`` -> ``COVID-19``)."""
+    return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
+
+
+def finding_detail(classes: list[str], probabilities: np.ndarray, prediction: str, flagged_classes: list[str]) -> str:
+    """The line under the finding, on screen and in the report.
+
+    Screening thresholds sit far below 50%, so the finding can be a flagged disease while another
+    class is more probable; the line then names both, so a flag at 11% is never taken for the
+    model's best guess.
+    """
+    def percent(name: str) -> str:
+        return f"{float(probabilities[classes.index(name)]) * 100:.1f}%"
+
+    parts = [f"probability {percent(prediction)}"]
+    if flagged_classes:
+        parts.append("above threshold: " + ", ".join(display_name(name) for name in flagged_classes))
+    else:
+        parts.append("no disease class above its threshold")
+    most_probable = classes[int(np.argmax(probabilities))]
+    if most_probable != prediction:
+        parts.append(f"most probable: {display_name(most_probable)} {percent(most_probable)}")
+    return " · ".join(parts)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from cxr_desktop.core.atomic import atomic_path
+from cxr_desktop.core.decision import display_name, finding_detail
 from cxr_desktop.core.screening import ScreeningRow
 
 DISCLAIMER = (
@@ -28,10 +29,6 @@ A4_LANDSCAPE = (11.69, 8.27)
 MAX_REPORT_PIXELS = 1400
 BAR_COLOUR, FLAG_COLOUR = "#2f8fa0", "#d9822b"
 TABLE_ROWS_PER_PAGE = 32
-
-
-def display_name(label: str) -> str:
-    return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
 
 
 @dataclass(frozen=True)
@@ -86,11 +83,13 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     fig.text(0.06, 0.915, f"Predicted finding: {display_name(report.prediction)}"
              f" ({report.probabilities[report.classes.index(report.prediction)] * 100:.1f}%)",
              fontsize=13, weight="bold", color=FLAG_COLOUR if report.flagged else "#1f5f6b")
+    fig.text(0.06, 0.898, finding_detail(report.classes, report.probabilities, report.prediction, report.flagged),
+             fontsize=9, color="#444444")
     for column, (title, picture) in enumerate((
         ("Image", report.image),
         (f"Grad-CAM: {display_name(report.explained_class)}", report.overlay),
     )):
-        axes = fig.add_axes((0.06 + column * 0.45, 0.52, 0.43, 0.37))
+        axes = fig.add_axes((0.06 + column * 0.45, 0.51, 0.43, 0.36))
         axes.imshow(_shrink(picture), cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10)
         axes.set_xticks([])

@@ -12,7 +12,7 @@ from PyQt5.QtWidgets import (
 )
 
 from cxr_desktop.ui import style
-from cxr_desktop.ui.result_panel import display_name
+from cxr_desktop.core.decision import display_name
 from cxr_desktop.ui.results_model import PATH_ROLE, ResultsFilter, ResultsTableModel
 from cxr_desktop.ui.worker import BatchRow
 

@@ -14,7 +14,8 @@ from PyQt5.QtWidgets import QAction, QDialog, QDialogButtonBox, QTabWidget, QTex
 from cxr_desktop import __version__
 from cxr_desktop.core.bundle import ModelBundle
 from cxr_desktop.core.resources import resource_path
-from cxr_desktop.ui.result_panel import DISCLAIMER, display_name
+from cxr_desktop.core.decision import display_name
+from cxr_desktop.ui.result_panel import DISCLAIMER
 
 CREDITS_FILE = resource_path("CREDITS.md")
 

@@ -8,7 +8,7 @@ from PyQt5.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLab
 
 from cxr_desktop.core.overlay import COLORMAPS, COLOUR_BLIND_SAFE, colour_bar
 from cxr_desktop.ui.qimage import rgb_to_qimage
-from cxr_desktop.ui.result_panel import display_name
+from cxr_desktop.core.decision import display_name
 
 
 def colormap_label(name: str) -> str:

@@ -32,7 +32,8 @@ from cxr_desktop.ui.batch_panel import BatchPanel
 from cxr_desktop.ui.dialogs import about_dialog, help_dialog
 from cxr_desktop.ui.heatmap_controls import HeatmapControls
 from cxr_desktop.ui.qimage import Window, heatmap_rgba, rgba_to_qimage
-from cxr_desktop.ui.result_panel import DISCLAIMER, ResultPanel, display_name
+from cxr_desktop.core.decision import display_name
+from cxr_desktop.ui.result_panel import DISCLAIMER, ResultPanel
 from cxr_desktop.ui.settings import AppSettings
 from cxr_desktop.ui.viewer import RadiographView
 from cxr_desktop.ui.worker import BatchRow, ImageScore, ModelInfo, WorkerHost

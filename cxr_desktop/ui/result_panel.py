@@ -10,15 +10,12 @@ from PyQt5.QtCore import QRectF, QSize, Qt
 from PyQt5.QtGui import QColor, QPainter, QPen
 from PyQt5.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from cxr_desktop.core.decision import display_name, finding_detail
 from cxr_desktop.core.radiograph import Radiograph
 from cxr_desktop.ui import style
 from cxr_desktop.ui.worker import ImageScore, ModelInfo
 
 DISCLAIMER = "Decision support, not a diagnosis. A qualified reader must review every image."
-
-
-def display_name(label: str) -> str:
-    return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
 
 
 class ProbabilityBars(QWidget):
@@ -165,14 +162,9 @@ class ResultPanel(QWidget):
         self.bars.set_values([])
 
     def show_result(self, result: ImageScore) -> None:
-        probability = result.probability(result.prediction)
         self.finding.setText(display_name(result.prediction))
-        detail = f"probability {probability * 100:.1f}%"
-        if result.flagged:
-            detail += " · above threshold: " + ", ".join(display_name(name) for name in result.flagged)
-        else:
-            detail += " · no disease class above its threshold"
-        self.finding_detail.setText(detail)
+        self.finding_detail.setText(
+            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged))
         self.bars.set_values([
             (name, result.probability(name), result.thresholds.get(name) if name != "normal" else None,
              name in result.flagged)

@@ -15,7 +15,7 @@ from PyQt5.QtGui import QBrush, QPixmap
 from cxr_desktop.core.screening import ScreeningRow
 from cxr_desktop.ui import style
 from cxr_desktop.ui.qimage import grey_to_qimage
-from cxr_desktop.ui.result_panel import display_name
+from cxr_desktop.core.decision import display_name
 from cxr_desktop.ui.worker import BatchRow
 
 SORT_ROLE = Qt.UserRole
