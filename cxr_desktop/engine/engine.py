@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,13 +56,41 @@ def import_tensorflow():
     for name in hidden:
         sys.modules[name] = None
     try:
-        import keras  # noqa: F401
-        import tensorflow as tf
+        with _native_stderr_to_log():
+            import keras  # noqa: F401
+            import tensorflow as tf
     finally:
         for name in hidden:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
     return tf
+
+
+@contextmanager
+def _native_stderr_to_log():
+    """Send what native code writes to file descriptor 2 into the log instead of the terminal.
+
+    TensorFlow's C++ start-up prints notices (oneDNN, absl) before its log level applies, so
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them and they would clutter the CLI's output.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines():
+                if line.strip():
+                    log.info("tensorflow start-up: %s", line)
 
 
 def linear_head_kernel(model, metadata: dict):
