@@ -38,6 +38,15 @@ def test_screenshots_of_main_states(qtbot, make_window, screenshot_model, sample
     qtbot.wait(50)
     assert window.grab().save(str(SHOTS / "2-single-image-overlay.png"))
 
+    low_flag = next(path for path in sample_images if "NORMAL2-IM-0890" in path.name)
+    with qtbot.waitSignal(window.result_displayed, timeout=60_000) as shown:
+        window.open_paths([low_flag])
+    qtbot.wait(50)
+    assert window.grab().save(str(SHOTS / "2b-flag-below-most-probable.png"))
+    result = shown.args[0]
+    if result.prediction != result.classes[int(result.probabilities.argmax())]:
+        assert "most probable:" in window.result_panel.finding_detail.text()
+
     folder = link_folder(tmp_path / "clinic-share", real_images(cxr3, 45))
     with qtbot.waitSignal(window.batch_completed, timeout=240_000):
         window.open_paths([folder])
@@ -53,4 +62,5 @@ def test_screenshots_of_main_states(qtbot, make_window, screenshot_model, sample
         window.open_paths([refused])
     assert window.grab().save(str(SHOTS / "4-refused-file.png"))
     assert all((SHOTS / name).stat().st_size > 10_000 for name in
-               ("1-empty.png", "2-single-image-overlay.png", "3-batch-table.png", "4-refused-file.png"))
+               ("1-empty.png", "2-single-image-overlay.png", "2b-flag-below-most-probable.png",
+                "3-batch-table.png", "4-refused-file.png"))
