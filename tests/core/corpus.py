@@ -57,13 +57,14 @@ def running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def _png(array: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", array)
+def encode(array: np.ndarray, ext: str, *params: int) -> bytes:
+    """``array`` encoded by OpenCV as ``ext`` (".png", ".jpg", ...), with OpenCV's ``params``."""
+    ok, data = cv2.imencode(ext, array, list(params))
     assert ok
-    return encoded.tobytes()
+    return data.tobytes()
 
 
-def _pillow(image: Image.Image, fmt: str, **options) -> bytes:
+def pillow(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
@@ -95,7 +96,7 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     folder.mkdir(parents=True, exist_ok=True)
     jpeg = sample_radiograph().read_bytes()
     grey = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_UNCHANGED)
-    png = _png(grey)
+    png = encode(grey, ".png")
     items: list[CorpusItem] = []
 
     def add(name: str, data: bytes | None, expected: str, reason: str = "", **extra) -> Path:
@@ -109,15 +110,15 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     # Ordinary and odd-but-valid raster images.
     add("valid.jpg", jpeg, "ok")
     add("valid.png", png, "ok")
-    add("valid.bmp", cv2.imencode(".bmp", grey)[1].tobytes(), "ok")
-    add("grey16.png", _png(grey.astype(np.uint16) * 257), "ok")
-    add("grey16.tif", _pillow(Image.fromarray(grey.astype(np.uint16) * 16), "TIFF"), "ok")
-    add("rgb.jpg", cv2.imencode(".jpg", cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))[1].tobytes(), "ok")
+    add("valid.bmp", encode(grey, ".bmp"), "ok")
+    add("grey16.png", encode(grey.astype(np.uint16) * 257, ".png"), "ok")
+    add("grey16.tif", pillow(Image.fromarray(grey.astype(np.uint16) * 16), "TIFF"), "ok")
+    add("rgb.jpg", encode(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), ".jpg"), "ok")
     rgba = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGRA)
     rgba[:20, :, 3] = 0
-    add("rgba.png", _png(rgba), "ok")
-    add("cmyk.jpg", _pillow(Image.fromarray(grey).convert("CMYK"), "JPEG", quality=95), "ok")
-    add("palette.png", _pillow(Image.fromarray(grey).convert("P"), "PNG"), "ok")
+    add("rgba.png", encode(rgba, ".png"), "ok")
+    add("cmyk.jpg", pillow(Image.fromarray(grey).convert("CMYK"), "JPEG", quality=95), "ok")
+    add("palette.png", pillow(Image.fromarray(grey).convert("P"), "PNG"), "ok")
     add("ünïcødé 胸部 x-ray.jpg", jpeg, "ok")
     add(".hidden.jpg", jpeg, "ok")
     add("no_extension", png, "ok", why="content decides the format, not the name")
@@ -137,14 +138,14 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     add("bitflip_in_header.png", _flip(png, png.index(b"IHDR") + 4, 0x01), "error", "damaged PNG")
     sof = jpeg.index(b"\xff\xc0")
     add("bitflip_in_header.jpg", _flip(jpeg, sof + 1, 0x05), "error", "damaged JPEG")
-    add("one_pixel.png", _png(np.zeros((1, 1), np.uint8)), "error", "too small")
+    add("one_pixel.png", encode(np.zeros((1, 1), np.uint8), ".png"), "error", "too small")
     add("huge_12000x12000.png", _huge_png(12000), "error", "too large")
-    add("animation.gif", _pillow(Image.fromarray(grey), "GIF"), "error", "GIF files are not supported")
-    add("image.webp", _pillow(Image.fromarray(grey), "WEBP"), "error", "WebP files are not supported")
-    add("image.jp2", _pillow(Image.fromarray(grey), "JPEG2000"), "error", "JPEG 2000 files are not supported")
+    add("animation.gif", pillow(Image.fromarray(grey), "GIF"), "error", "GIF files are not supported")
+    add("image.webp", pillow(Image.fromarray(grey), "WEBP"), "error", "WebP files are not supported")
+    add("image.jp2", pillow(Image.fromarray(grey), "JPEG2000"), "error", "JPEG 2000 files are not supported")
     add("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>', "error",
         "SVG files are not supported")
-    add("report.pdf", _pillow(Image.fromarray(grey).convert("RGB"), "PDF"), "error", "PDF files are not supported")
+    add("report.pdf", pillow(Image.fromarray(grey).convert("RGB"), "PDF"), "error", "PDF files are not supported")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("x.png", png)

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from cxr_desktop.core.radiograph import load_radiograph, sniff_format
+from tests.core.corpus import encode, pillow
 
 EIGHT_BIT = 1 / 255
 
@@ -43,18 +44,6 @@ def real_greys(cxr3) -> list[np.ndarray]:
 def stretch(values: np.ndarray) -> np.ndarray:
     values = values.astype(np.float64)
     return (values - values.min()) / (values.max() - values.min())
-
-
-def encode(array: np.ndarray, ext: str, *params: int) -> bytes:
-    ok, data = cv2.imencode(ext, array, list(params))
-    assert ok
-    return data.tobytes()
-
-
-def pillow(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def rgba_with_transparent_margin(grey: np.ndarray) -> np.ndarray:
