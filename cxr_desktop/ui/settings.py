@@ -38,6 +38,11 @@ class AppSettings:
         except (TypeError, ValueError):
             return default
 
+    def _bytes(self, key: str) -> QByteArray | None:
+        """A stored Qt blob (window geometry, dock state), or None when absent or damaged."""
+        value = self.store.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
     @property
     def last_folder(self) -> str:
         return self._get("paths/last_folder", str(Path.home()), str)
@@ -83,8 +88,7 @@ class AppSettings:
 
     @property
     def geometry(self) -> QByteArray | None:
-        value = self.store.value("window/geometry")
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+        return self._bytes("window/geometry")
 
     @geometry.setter
     def geometry(self, value: QByteArray) -> None:
@@ -92,8 +96,7 @@ class AppSettings:
 
     @property
     def window_state(self) -> QByteArray | None:
-        value = self.store.value("window/state")
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+        return self._bytes("window/state")
 
     @window_state.setter
     def window_state(self, value: QByteArray) -> None:
