@@ -195,11 +195,15 @@ class Engine:
                 f" {len(self.classes)} classes"
             )
 
-    def _score_graph(self, images):
+    def _head_outputs(self, features, logits):
+        """Calibrated float32 probabilities and float32 pooled features, whatever the compute precision."""
         tf = self._tf
-        _, features, logits = self._probe(images, training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
         return probabilities, tf.cast(features, tf.float32)
+
+    def _score_graph(self, images):
+        _, features, logits = self._probe(images, training=False)
+        return self._head_outputs(features, logits)
 
     def _gradient_graph(self, images):
         tf = self._tf
@@ -209,16 +213,14 @@ class Engine:
         jacobian = tf.cast(tape.batch_jacobian(logits, activations), tf.float32)
         channel_weights = tf.reduce_mean(jacobian, axis=[2, 3])
         cams = tf.einsum("nck,nhwk->nchw", channel_weights, tf.cast(activations, tf.float32))
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
-        return probabilities, tf.cast(features, tf.float32), _normalise_cams(tf, cams)
+        return (*self._head_outputs(features, logits), _normalise_cams(tf, cams))
 
     def _closed_form_graph(self, images):
         tf = self._tf
         activations, features, logits = self._probe(images, training=False)
         # Grad-CAM's channel weights are the kernel column over h*w here; the scale cancels below.
         cams = tf.einsum("nhwk,kc->nchw", tf.cast(activations, tf.float32), self._cam_kernel)
-        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32) * self._inverse_temperature)
-        return probabilities, tf.cast(features, tf.float32), _normalise_cams(tf, cams)
+        return (*self._head_outputs(features, logits), _normalise_cams(tf, cams))
 
     def warm_up(self) -> None:
         """Trace the functions once so the first real image is as fast as the rest."""
