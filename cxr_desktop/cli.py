@@ -91,22 +91,21 @@ def run_screen(args: argparse.Namespace) -> int:
     paths = find_images(args.folder)
     print(f"{bundle.title} on {engine.device_description}: {len(paths)} files in {args.folder}", file=sys.stderr)
     from cxr_desktop.core import audit
-    from cxr_desktop.core.privacy import path_labeller
 
     try:
         results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers)
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2
-    pseudonym = path_labeller(args.identifiers, results.key) if args.identifiers == "pseudonymise" else None
     progress = ProgressBar(len(paths), not args.quiet)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     interrupted, heatmaps = False, 0
     try:
         for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
                           heatmap_dir=args.heatmaps, root=args.folder):
-            results.add(row)
-            audit.record_scored(row, bundle, pseudonym=pseudonym(row.path) if pseudonym else "", source="cli")
+            written = results.add(row)
+            audit.record_scored(row, bundle, pseudonym=written if args.identifiers == "pseudonymise" else "",
+                                source="cli")
             heatmaps += row.heatmap_path is not None
             progress.step()
     except KeyboardInterrupt:

@@ -213,7 +213,7 @@ def store_gate(bundle: ModelBundle, gate: OodGate, entry: dict[str, Any]) -> Non
     metadata = json.loads((bundle.folder / METADATA_FILE).read_text(encoding="utf-8"))
     metadata["ood"] = dict(entry, sha256=file_sha256(target))
     write_json_atomic(bundle.folder / METADATA_FILE, metadata)
-    load_bundle(bundle.folder)
+    load_bundle(bundle.folder, verify_hash=False)
     config_path = bundle.folder / "train_config.json"
     config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
     write_model_card(bundle.folder, metadata, config)

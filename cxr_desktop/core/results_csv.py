@@ -65,7 +65,6 @@ class ResultsCsv:
                  identifiers: str = "keep") -> None:
         self.target = Path(target)
         self.classes = classes
-        self.identifiers = identifiers
         self.key = installation_key() if identifiers == "pseudonymise" else None
         self.flush_interval = flush_interval
         self.count = 0
@@ -83,13 +82,16 @@ class ResultsCsv:
         self._buffer.truncate()
         return line
 
-    def add(self, row: ScreeningRow) -> None:
-        self._writer.writerow(csv_record(row, self.classes, path_text=self._label(row.path)))
+    def add(self, row: ScreeningRow) -> str:
+        """Record ``row``; returns the path column as written (the pseudonym in that mode)."""
+        path_text = self._label(row.path)
+        self._writer.writerow(csv_record(row, self.classes, path_text=path_text))
         self._lines.append(self._take_line())
         self.count += 1
         self.errors += not row.ok
         if time.monotonic() - self._last_flush >= self.flush_interval:
             self.flush()
+        return path_text
 
     def flush(self) -> None:
         write_bytes_atomic(self.target, "".join(self._lines).encode("utf-8"))
