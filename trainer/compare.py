@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_desktop.core.bundle import ModelBundle, load_bundle
+from cxr_desktop.core.bundle import ModelBundle, load_bundle, write_json_atomic
 from cxr_desktop.core.decision import NEGATIVE_CLASS
 from cxr_desktop.core.screening import screen
 from trainer.data import DataError, Sample, read_split, scan_dataset
@@ -179,7 +179,7 @@ def evaluate_command(model: str, data_dir: Path, split_csv: Path | None, out_dir
         print(f"  unreadable: {message}")
     if out_dir is not None:
         summary = write_report(Path(out_dir), metadata, _predictions(scored, probs, bundle.classes, data_dir))
-        (Path(out_dir) / "metrics.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(Path(out_dir) / "metrics.json", metadata)
         print(f"report: {summary}")
     return 0
 
@@ -250,7 +250,6 @@ def compare_command(bundle_a: str, bundle_b: str, data_dir: Path, split_csv: Pat
             write_report(out / f"{REPORT_DIR}-{name}", meta, _predictions(samples, probs, bundle.classes, data_dir))
         out.mkdir(parents=True, exist_ok=True)
         (out / "compare.md").write_text("```\n" + text + "\n```\n", encoding="utf-8")
-        (out / "compare.json").write_text(json.dumps({"a": meta_a, "b": meta_b, "bootstrap": bootstrap}, indent=2) + "\n",
-                                          encoding="utf-8")
+        write_json_atomic(out / "compare.json", {"a": meta_a, "b": meta_b, "bootstrap": bootstrap})
         print(f"comparison written to {out}")
     return 0

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cxr_desktop.core.bundle import write_json_atomic
+
 
 @dataclass
 class TrainConfig:
@@ -41,8 +43,7 @@ class TrainConfig:
     max_images: int = 0
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        write_json_atomic(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":

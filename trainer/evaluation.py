@@ -216,11 +216,19 @@ def rank_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def class_aucs(labels: np.ndarray, probs: np.ndarray) -> list[float]:
+    """One-vs-rest AUC per class (NaN for a class without positives or without negatives)."""
+    return [rank_auc(probs[:, k], labels == k) for k in range(probs.shape[1])]
+
+
+def _mean_present(aucs: list[float]) -> float:
+    present = [a for a in aucs if not np.isnan(a)]
+    return float(np.mean(present)) if present else float("nan")
+
+
 def macro_auc(labels: np.ndarray, probs: np.ndarray) -> float:
     """Mean one-vs-rest AUC over the classes present (with at least one negative)."""
-    aucs = [rank_auc(probs[:, k], labels == k) for k in range(probs.shape[1])]
-    aucs = [a for a in aucs if not np.isnan(a)]
-    return float(np.mean(aucs)) if aucs else float("nan")
+    return _mean_present(class_aucs(labels, probs))
 
 
 def paired_bootstrap_auc(
@@ -247,10 +255,10 @@ def paired_bootstrap_auc(
     draws: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(replicates):
         pick = np.concatenate([by_cluster[k] for k in rng.integers(0, len(unique), len(unique))])
-        y, a, b = labels[pick], probs_a[pick], probs_b[pick]
-        draws["macro"].append(macro_auc(y, b) - macro_auc(y, a))
+        auc_a, auc_b = class_aucs(labels[pick], probs_a[pick]), class_aucs(labels[pick], probs_b[pick])
+        draws["macro"].append(_mean_present(auc_b) - _mean_present(auc_a))
         for k, name in enumerate(classes):
-            draws[name].append(rank_auc(b[:, k], y == k) - rank_auc(a[:, k], y == k))
+            draws[name].append(auc_b[k] - auc_a[k])
     result = {}
     for k, name in enumerate(names):
         if name == "macro":

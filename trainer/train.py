@@ -14,7 +14,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cxr_desktop.core.bundle import write_json_atomic
 from cxr_desktop.core.preprocessing import PreprocessingSpec
+from cxr_desktop.engine.device import cpu_has_bf16
 from trainer import data as datalib
 from trainer.backbones import backbones
 from trainer.config import TrainConfig
@@ -30,17 +32,9 @@ def select_precision(mode: str) -> str:
         return "float32"
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
-    if mode == "on" or _cpu_has_bf16():
+    if mode == "on" or cpu_has_bf16():
         return "mixed_bfloat16"
     return "float32"
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def prepare_data(config: TrainConfig, work: Path):
@@ -142,7 +136,7 @@ class ResumeState(keras.callbacks.Callback):
         state = load_state(self.work)
         state["epoch"] = epoch + 1
         state.setdefault("history", []).append({k: float(v) for k, v in (logs or {}).items()})
-        (self.work / "state.json").write_text(json.dumps(state, indent=1))
+        write_json_atomic(self.work / "state.json", state)
 
 
 def load_state(work: Path) -> dict:
