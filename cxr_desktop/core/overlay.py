@@ -49,9 +49,15 @@ def render_overlay(
     grey = np.round(np.clip(pixels, 0.0, 1.0) * 255.0).astype(np.uint8)
     base = np.repeat(grey[..., None], 3, axis=-1).astype(np.float32)
     colour = colorize(heatmap, colormap).astype(np.float32)
-    weight = (alpha * np.clip((heatmap - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0))[..., None]
+    weight = (alpha * heatmap_alpha(heatmap, floor))[..., None]
     blended = base * (1.0 - weight) + colour * weight
     return np.round(blended).astype(np.uint8)
+
+
+def heatmap_alpha(heatmap: np.ndarray, floor: float = 0.2) -> np.ndarray:
+    """Per-pixel weight of the heat map in [0, 1]: zero below ``floor``, so the radiograph stays
+    readable where the model did not look, rising linearly to 1 at the map's peak."""
+    return np.clip((heatmap - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0)
 
 
 def colour_bar(colormap: str = DEFAULT_COLORMAP, length: int = 256, thickness: int = 12) -> np.ndarray:

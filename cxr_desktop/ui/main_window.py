@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.model_name = model or self.settings.model
         self.radiograph: Radiograph | None = None
         self.score: ImageScore | None = None
+        self._overlay_source: tuple[ImageScore, str, str] | None = None
         self.refusal = ""
         self._image_id = 0
         self._model_id = 0
@@ -359,9 +360,10 @@ class MainWindow(QMainWindow):
         self.status_view.setText(f"Saved {target}")
         return target
 
-    def overlay_rgb(self) -> np.ndarray | None:
-        """The displayed image (current window/level) blended with the heat map, full resolution."""
-        grey = self.viewer.rendered_grey()
+    def overlay_rgb(self, grey: np.ndarray | None = None) -> np.ndarray | None:
+        """The displayed image (current window/level; ``grey`` when already rendered) blended with
+        the heat map, full resolution."""
+        grey = self.viewer.rendered_grey() if grey is None else grey
         if grey is None or self.score is None or self.radiograph is None:
             return None
         heat = heatmap_to_image(self._cam(), self.radiograph.width, self.radiograph.height)
@@ -378,7 +380,8 @@ class MainWindow(QMainWindow):
         return target
 
     def save_report(self, target: Path) -> Path:
-        overlay = self.overlay_rgb()
+        grey = self.viewer.rendered_grey()
+        overlay = self.overlay_rgb(grey)
         if overlay is None or self.score is None or self.radiograph is None:
             raise ValueError("no scored image to report")
         info = self.radiograph.dicom
@@ -387,7 +390,7 @@ class MainWindow(QMainWindow):
             study = {"Patient ID": info.patient_id, "Study date": info.study_date, "View": info.view_position,
                      "Modality": info.modality}
         report = ImageReport(
-            path=self.radiograph.path, sha256=self.radiograph.sha256, image=self.viewer.rendered_grey(),
+            path=self.radiograph.path, sha256=self.radiograph.sha256, image=grey,
             overlay=overlay, classes=self.score.classes, probabilities=[float(p) for p in self.score.probabilities],
             thresholds=self.score.thresholds, prediction=self.score.prediction, flagged=self.score.flagged,
             explained_class=self.heatmap.selected_class or self.score.prediction,
@@ -522,15 +525,22 @@ class MainWindow(QMainWindow):
         return self.score.cams[self.score.classes.index(name)]
 
     def _update_overlay(self) -> None:
+        """Rebuild the overlay image only when the score, explained class or colour map changed;
+        opacity and visibility are properties of the viewer's layer and cost no recomputation."""
         if self.score is None or self.radiograph is None:
             self.viewer.clear_overlay()
+            self._overlay_source = None
             return
-        scale = min(1.0, OVERLAY_MAX_SIDE / max(self.radiograph.width, self.radiograph.height))
-        width = max(1, round(self.radiograph.width * scale))
-        height = max(1, round(self.radiograph.height * scale))
-        heat = heatmap_to_image(self._cam(), width, height)
-        rgba = heatmap_rgba(heat, colorize(heat, self.heatmap.selected_colormap))
-        self.viewer.set_overlay(rgba_to_qimage(rgba))
+        source = (self.score, self.heatmap.selected_class, self.heatmap.selected_colormap)
+        built = self._overlay_source
+        if built is None or built[0] is not source[0] or built[1:] != source[1:]:
+            scale = min(1.0, OVERLAY_MAX_SIDE / max(self.radiograph.width, self.radiograph.height))
+            width = max(1, round(self.radiograph.width * scale))
+            height = max(1, round(self.radiograph.height * scale))
+            heat = heatmap_to_image(self._cam(), width, height)
+            rgba = heatmap_rgba(heat, colorize(heat, self.heatmap.selected_colormap))
+            self.viewer.set_overlay(rgba_to_qimage(rgba))
+            self._overlay_source = source
         self.viewer.set_overlay_opacity(self.heatmap.opacity_value)
         self.viewer.set_overlay_visible(self.heatmap.visible.isChecked())
 

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PyQt5.QtGui import QImage
 
+from cxr_desktop.core.overlay import heatmap_alpha
+
 
 @dataclass(frozen=True)
 class Window:
@@ -76,12 +78,11 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
 
 
 def heatmap_rgba(heatmap: np.ndarray, colours: np.ndarray, floor: float = 0.2) -> np.ndarray:
-    """Colour a [0, 1] heat map with an alpha ramp that matches ``core.overlay.render_overlay``.
+    """Colour a [0, 1] heat map with the alpha ramp of ``core.overlay.render_overlay``.
 
-    Below ``floor`` the map is transparent, so the radiograph stays readable where the model did not
-    look; the overall opacity is applied by the view, so moving the slider costs no recomputation.
+    The overall opacity is applied by the view, so moving the slider costs no recomputation.
     """
-    alpha = np.clip((heatmap - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0)
+    alpha = heatmap_alpha(heatmap, floor)
     rgba = np.empty((*heatmap.shape, 4), dtype=np.uint8)
     rgba[..., :3] = colours
     rgba[..., 3] = np.round(alpha * 255.0).astype(np.uint8)
