@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.model_name = model or self.settings.model
         self.radiograph: Radiograph | None = None
         self.score: ImageScore | None = None
+        self.model_error = ""
         self._overlay_source: tuple[ImageScore, str, str] | None = None
         self.refusal = ""
         self._image_id = 0
@@ -317,8 +318,8 @@ class MainWindow(QMainWindow):
 
     def screen(self, items: list[Path], root: Path | None) -> None:
         """Screen files/folders; any batch already running is cancelled first (its rows are replaced)."""
-        if self.model_info is None and self.refusal.startswith("Model could not"):
-            self.banner.show_message("error", self.refusal)
+        if self.model_info is None and self.model_error:
+            self.banner.show_message("error", self.model_error)
             return
         self.host.cancel_batch()
         classes = self.model_info.classes if self.model_info else []
@@ -424,6 +425,7 @@ class MainWindow(QMainWindow):
         if request_id != self._model_id:
             return
         self.model_info = info
+        self.model_error = ""
         self.settings.model = self.model_name
         self.status_model.setText(f"{info.title} · {info.device}")
         self.result_panel.set_model(info)
@@ -443,7 +445,7 @@ class MainWindow(QMainWindow):
             return
         self.status_model.setText("No model loaded")
         self.result_panel.set_model(None, "not loaded")
-        self.refusal = f"Model could not be loaded: {message}"
+        self.model_error = self.refusal = f"Model could not be loaded: {message}"
         self.banner.show_message("error", self.refusal)
         self._update_actions()
         self.model_unavailable.emit(message)

@@ -192,10 +192,12 @@ class EngineWorker(QObject):
 
             engine = Engine(bundle)
         except CxrError as exc:
+            self._drop_model()
             self.model_failed.emit(request_id, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a broken model must become a message, not a dead thread
             log.exception("model %s failed to load", model)
+            self._drop_model()
             self.model_failed.emit(request_id, f"model '{model}' could not be loaded ({type(exc).__name__})")
             return
         self.engine = engine
@@ -203,6 +205,11 @@ class EngineWorker(QObject):
         self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description,
                                                      time.perf_counter() - started))
         self._serve_pending_score()
+
+    def _drop_model(self) -> None:
+        """After a failed load nothing is scored with the previous model: the window says no model
+        is loaded, so a batch or image asked for now must not quietly use the old one."""
+        self.engine, self.gate, self.gate_note = None, None, ""
 
     @pyqtSlot()
     def _on_host_score_requested(self) -> None:

@@ -206,6 +206,23 @@ def test_broken_bundle_is_reported_not_crashed(qtbot, make_window, tmp_path):
     assert window.status_model.text() == "No model loaded"
 
 
+def test_after_a_failed_model_nothing_is_scored_with_the_previous_one(qtbot, make_window, sample_images, tmp_path):
+    """Opening an image clears the refusal banner; a folder screened afterwards must still be
+    refused, not run on the model that was loaded before the failed one."""
+    window = make_window()
+    broken = tmp_path / "broken-bundle"
+    broken.mkdir()
+    (broken / "metadata.json").write_text("{", encoding="utf-8")
+    with qtbot.waitSignal(window.model_unavailable, timeout=SCORE_TIMEOUT_MS):
+        window.load_model(str(broken))
+    with qtbot.waitSignal(window.image_displayed, timeout=SCORE_TIMEOUT_MS):
+        window.open_paths([sample_images[0]])
+    window.screen([sample_images[1], sample_images[2]], None)
+    assert "Model could not be loaded" in window.banner.label.text()
+    qtbot.wait(300)
+    assert window.batch.model.items == [] and window.score is None
+
+
 def test_save_overlay_report_and_clipboard(qtbot, make_window, sample_images, tmp_path):
     window = make_window()
     open_and_wait(qtbot, window, sample_images[4])
