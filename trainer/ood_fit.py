@@ -59,29 +59,32 @@ class EvalItem:
 
 def extract_features(
     engine, paths: list[Path], batch_size: int = 32
-) -> tuple[np.ndarray, list[Path], np.ndarray]:
-    """Pooled features through the real loader + preprocessing + engine, and the layout thumbnails
-    of the same model inputs; unreadable files are skipped."""
+) -> tuple[np.ndarray, list[Path], np.ndarray, np.ndarray]:
+    """What the gate is fitted on, from one decode of each file: pooled features through the real
+    loader + preprocessing + engine, the layout thumbnails of the same model inputs, and the
+    (N, 4, D) thumbnails of each radiograph's unusable copies. Unreadable files are skipped."""
 
-    def load(path: Path) -> np.ndarray | None:
+    def load(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            return preprocess(load_radiograph(path).pixels, engine.spec)
+            pixels = load_radiograph(path).pixels
         except CxrError as exc:
             log.warning("skipped %s", exc)
             return None
+        return pixels, preprocess(pixels, engine.spec)
 
-    features, kept, thumbnails = [], [], []
+    features, kept, thumbnails, negatives = [], [], [], []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
-            tensors = list(pool.map(load, chunk))
-            good = [(p, t) for p, t in zip(chunk, tensors) if t is not None]
+            good = [(p, loaded) for p, loaded in zip(chunk, pool.map(load, chunk)) if loaded is not None]
             if good:
-                batch = np.stack([t for _, t in good])
+                batch = np.stack([tensor for _, (_, tensor) in good])
                 features.append(engine.score(batch).features)
                 thumbnails.append(layout_thumbnails(batch))
+                negatives += [copies_thumbnails(pixels, len(kept) + j, engine.spec)
+                              for j, (_, (pixels, _)) in enumerate(good)]
                 kept.extend(p for p, _ in good)
-    return np.concatenate(features).astype(np.float64), kept, np.concatenate(thumbnails)
+    return np.concatenate(features).astype(np.float64), kept, np.concatenate(thumbnails), np.stack(negatives)
 
 
 def unusable_copies(pixels: np.ndarray, index: int) -> list[np.ndarray]:
@@ -93,14 +96,9 @@ def unusable_copies(pixels: np.ndarray, index: int) -> list[np.ndarray]:
             np.ascontiguousarray(pixels[rows, cols])]
 
 
-def layout_negatives(paths: list[Path], spec) -> np.ndarray:
-    """(N, 4, D) thumbnails of the model inputs of the unusable copies of each radiograph."""
-    thumbnails = []
-    for index, path in enumerate(paths):
-        pixels = load_radiograph(path).pixels
-        copies = [preprocess(np.ascontiguousarray(c), spec) for c in unusable_copies(pixels, index)]
-        thumbnails.append(layout_thumbnails(np.stack(copies)))
-    return np.stack(thumbnails)
+def copies_thumbnails(pixels: np.ndarray, index: int, spec) -> np.ndarray:
+    """(4, D) thumbnails of the model inputs of one radiograph's unusable copies."""
+    return layout_thumbnails(np.stack([preprocess(np.ascontiguousarray(c), spec) for c in unusable_copies(pixels, index)]))
 
 
 def fit_layout(positives: np.ndarray, negatives: np.ndarray, c: float = LAYOUT_C) -> tuple[np.ndarray, float]:
@@ -150,7 +148,7 @@ def out_of_fold_scores(features: np.ndarray, thumbnails: np.ndarray, negatives: 
     for fitted, held in GroupKFold(n_splits=folds).split(features, groups=groups):
         gate = fit_full_gate(features[fitted], thumbnails[fitted], negatives[fitted], components)
         distances[held] = gate.distance(features[held])
-        layouts[held] = thumbnails[held] @ gate.layout_weights + gate.layout_bias
+        layouts[held] = gate.layout_scores(thumbnails[held])
     return distances, layouts
 
 
@@ -183,8 +181,7 @@ def fit_ood_gate(
     patients = {s.path: s.patient_id for s in fit_samples}
     engine = Engine(bundle)
     log.info("features of %d train and validation images", len(fit_samples))
-    features, kept, thumbnails = extract_features(engine, [s.path for s in fit_samples])
-    negatives = layout_negatives(kept, engine.spec)
+    features, kept, thumbnails, negatives = extract_features(engine, [s.path for s in fit_samples])
     groups = [patients[p] for p in kept]
     distances, layouts = out_of_fold_scores(features, thumbnails, negatives, groups, components)
     gate = with_thresholds(fit_full_gate(features, thumbnails, negatives, components), distances, layouts, percentile)

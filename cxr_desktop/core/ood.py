@@ -95,7 +95,10 @@ class OodGate:
 
     def layout(self, images: np.ndarray) -> np.ndarray:
         """Linear score of the thumbnail: high means "not laid out like an upright frontal film"."""
-        thumbnails = layout_thumbnails(images)
+        return self.layout_scores(layout_thumbnails(images))
+
+    def layout_scores(self, thumbnails: np.ndarray) -> np.ndarray:
+        """``layout`` from thumbnails already made (``layout_thumbnails``); NaN without a layout check."""
         if self.layout_weights is None:
             return np.full(len(thumbnails), np.nan)
         return thumbnails @ self.layout_weights + self.layout_bias
