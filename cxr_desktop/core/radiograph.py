@@ -11,7 +11,7 @@ import hashlib
 import logging
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +19,6 @@ import numpy as np
 from cxr_desktop.core.errors import CxrError, ImageReadError
 
 log = logging.getLogger(__name__)
-
-#: Display convention of ``Radiograph.pixels``: float32 in [0, 1], 0 = black (air), 1 = white (bone),
-#: i.e. MONOCHROME2 after the modality and VOI transforms.
-DISPLAY_RANGE = (0.0, 1.0)
 
 #: Larger images are refused before decoding: a real chest radiograph is at most ~4300 x 4300 px and
 #: a 12000 x 12000 float image alone would need over half a gigabyte.
@@ -78,7 +74,6 @@ class Radiograph:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     dicom: DicomInfo | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def width(self) -> int:

@@ -95,7 +95,6 @@ def _score_batch(
     heatmap_dir: Path | None,
     thresholds: dict[str, float],
     root: Path | None,
-    colormap: str,
     gate: OodGate | None = None,
     gate_note: str = "",
 ) -> list[ScreeningRow]:
@@ -119,7 +118,7 @@ def _score_batch(
         _apply_gate(row, gate, gate_note, scores.features[index], images[index])
         if heatmap_dir is not None:
             row.heatmap_path = _write_heatmap(
-                heatmap_dir, path, root, radiograph, scores.cams[index][engine.classes.index(prediction)], colormap
+                heatmap_dir, path, root, radiograph, scores.cams[index][engine.classes.index(prediction)]
             )
         rows.append(row)
     return rows
@@ -156,13 +155,13 @@ def bundle_gate(engine: ScoringEngine) -> tuple[OodGate | None, str]:
         return None, f"out-of-distribution check unavailable ({exc.reason})"
 
 
-def _write_heatmap(folder: Path, path: Path, root: Path | None, radiograph: Radiograph, cam, colormap: str) -> Path:
+def _write_heatmap(folder: Path, path: Path, root: Path | None, radiograph: Radiograph, cam) -> Path:
     from cxr_desktop.core.atomic import write_png_atomic
 
     relative = path.relative_to(root) if root is not None and path.is_relative_to(root) else Path(path.name)
     target = folder / (relative.as_posix().replace("/", "__") + ".gradcam.png")
     heatmap = heatmap_to_image(cam, radiograph.width, radiograph.height)
-    write_png_atomic(target, render_overlay(radiograph.pixels, heatmap, colormap=colormap))
+    write_png_atomic(target, render_overlay(radiograph.pixels, heatmap))
     return target
 
 
@@ -176,7 +175,6 @@ def screen(
     root: Path | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     workers: int = 2,
-    colormap: str = "turbo",
     ood_gate: OodGate | None = None,
 ) -> Iterator[ScreeningRow]:
     """Yield one row per path, in input order, batching inference and prefetching decodes.
@@ -220,7 +218,7 @@ def screen(
             scored: list[ScreeningRow] = []
             if ready:
                 try:
-                    scored = _score_batch(engine, ready, heatmap_dir, thresholds, root, colormap, gate, gate_note)
+                    scored = _score_batch(engine, ready, heatmap_dir, thresholds, root, gate, gate_note)
                 except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
                     scored = [error_row(path, exc) for path, _, _ in ready]
             for item in order:

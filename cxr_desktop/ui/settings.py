@@ -38,11 +38,6 @@ class AppSettings:
         except (TypeError, ValueError):
             return default
 
-    def _bytes(self, key: str) -> QByteArray | None:
-        """A stored Qt blob (window geometry, dock state), or None when absent or damaged."""
-        value = self.store.value(key)
-        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
-
     @property
     def last_folder(self) -> str:
         return self._get("paths/last_folder", str(Path.home()), str)
@@ -88,19 +83,12 @@ class AppSettings:
 
     @property
     def geometry(self) -> QByteArray | None:
-        return self._bytes("window/geometry")
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
 
     @geometry.setter
     def geometry(self, value: QByteArray) -> None:
         self.store.setValue("window/geometry", value)
-
-    @property
-    def window_state(self) -> QByteArray | None:
-        return self._bytes("window/state")
-
-    @window_state.setter
-    def window_state(self, value: QByteArray) -> None:
-        self.store.setValue("window/state", value)
 
     @property
     def recent_files(self) -> list[str]:
@@ -113,9 +101,6 @@ class AppSettings:
         recent = [path, *[item for item in self.recent_files if item != path]][:MAX_RECENT]
         self.store.setValue("paths/recent", recent)
         return recent
-
-    def clear_recent(self) -> None:
-        self.store.setValue("paths/recent", [])
 
     def sync(self) -> None:
         self.store.sync()

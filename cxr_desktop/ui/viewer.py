@@ -48,7 +48,6 @@ class RadiographView(QGraphicsView):
         self.scene().addItem(self.image_item)
         self.scene().addItem(self.overlay_item)
         self.display: DisplayImage | None = None
-        self.default_window = Window()
         self.window = Window()
         self.fit_mode = True
         self._drag_origin: QPoint | None = None
@@ -61,8 +60,7 @@ class RadiographView(QGraphicsView):
     def set_image(self, pixels: np.ndarray, bit_depth: int) -> None:
         """Show new pixels at fit-to-window with the default window; clears the heat map."""
         self.display = DisplayImage(pixels, bit_depth)
-        self.default_window = Window(invert=False)
-        self.window = self.default_window
+        self.window = Window(invert=False)
         self._render()
         self.scene().setSceneRect(QRectF(0, 0, self.display.width, self.display.height))
         self.clear_overlay()
@@ -92,10 +90,6 @@ class RadiographView(QGraphicsView):
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self.overlay_item.setOpacity(opacity)
-
-    @property
-    def has_image(self) -> bool:
-        return self.display is not None
 
     @property
     def scale_factor(self) -> float:

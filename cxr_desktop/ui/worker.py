@@ -45,7 +45,6 @@ class ModelInfo:
 
     bundle: ModelBundle
     device: str
-    load_seconds: float
 
     @property
     def title(self) -> str:
@@ -54,10 +53,6 @@ class ModelInfo:
     @property
     def classes(self) -> list[str]:
         return self.bundle.classes
-
-    @property
-    def thresholds(self) -> dict[str, float]:
-        return self.bundle.thresholds
 
 
 @dataclass(frozen=True)
@@ -185,7 +180,6 @@ class EngineWorker(QObject):
         if request_id < self.latest_load_id:
             return
         self.model_loading.emit(request_id, model)
-        started = time.perf_counter()
         try:
             bundle = load_bundle(model)
             from cxr_desktop.engine.engine import Engine
@@ -202,8 +196,7 @@ class EngineWorker(QObject):
             return
         self.engine = engine
         self.gate, self.gate_note = bundle_gate(engine)
-        self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description,
-                                                     time.perf_counter() - started))
+        self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description))
         self._serve_pending_score()
 
     def _drop_model(self) -> None:
