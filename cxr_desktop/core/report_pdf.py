@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from cxr_desktop.core.atomic import atomic_path
-from cxr_desktop.core.decision import display_name, finding_detail
+from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
 from cxr_desktop.core.screening import ScreeningRow
 
 DISCLAIMER = (
@@ -102,7 +102,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     for position, name, value in zip(positions, report.classes, values):
         bars.text(min(value + 1.5, 92), position, f"{value:.1f}%", va="center", fontsize=8.5)
         threshold = report.thresholds.get(name)
-        if threshold is not None and name != "normal":
+        if threshold is not None and name != NEGATIVE_CLASS:
             bars.plot([threshold * 100] * 2, [position - 0.38, position + 0.38], color="#222222", lw=1.6)
     bars.set_yticks(positions, [display_name(name) for name in report.classes], fontsize=9)
     bars.set_xlim(0, 100)

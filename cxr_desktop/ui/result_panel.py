@@ -10,7 +10,7 @@ from PyQt5.QtCore import QRectF, QSize, Qt
 from PyQt5.QtGui import QColor, QPainter, QPen
 from PyQt5.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cxr_desktop.core.decision import display_name, finding_detail
+from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
 from cxr_desktop.core.radiograph import Radiograph
 from cxr_desktop.ui import style
 from cxr_desktop.ui.worker import ImageScore, ModelInfo
@@ -166,7 +166,7 @@ class ResultPanel(QWidget):
         self.finding_detail.setText(
             finding_detail(result.classes, result.probabilities, result.prediction, result.flagged))
         self.bars.set_values([
-            (name, result.probability(name), result.thresholds.get(name) if name != "normal" else None,
+            (name, result.probability(name), result.thresholds.get(name) if name != NEGATIVE_CLASS else None,
              name in result.flagged)
             for name in result.classes
         ])
