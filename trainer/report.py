@@ -61,7 +61,8 @@ def write_predictions_csv(path: Path, predictions: Predictions) -> None:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", *(f"p_{c}" for c in predictions.classes)])
         for name, label, row in zip(predictions.paths, predictions.labels, predictions.probs):
-            writer.writerow([name, predictions.classes[int(label)], *(f"{p:.6g}" for p in row)])
+            # full precision: rounding creates ties that move a rank AUC re-derived from this file
+            writer.writerow([name, predictions.classes[int(label)], *(repr(float(p)) for p in row)])
 
 
 def read_predictions_csv(path: Path) -> Predictions:
