@@ -18,13 +18,12 @@ import numpy as np
 
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.preprocessing import PreprocessingSpec, preprocess
-from cxr_desktop.core.radiograph import load_radiograph
+from cxr_desktop.core.radiograph import is_image, load_radiograph
 
 log = logging.getLogger(__name__)
 
 DATA_ENV = "CXR_DATA_DIR"
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm"}
 
 
 class DataError(ValueError):
@@ -75,7 +74,7 @@ def scan_dataset(
     samples = []
     for label in classes:
         for path in sorted((data_dir / label).rglob("*")):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if not is_image(path):
                 continue
             rel = path.relative_to(data_dir).as_posix()
             row = rows.get(rel, {})

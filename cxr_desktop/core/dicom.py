@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
-from cxr_desktop.core.radiograph import MAX_PIXELS, MIN_SIDE, DicomInfo, Radiograph, to_unit_range
+from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, DicomInfo, Radiograph, to_unit_range
 
 
 #: Modalities that are projection radiographs (CR computed, DX digital, RG radiographic imaging).

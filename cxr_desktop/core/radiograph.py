@@ -1,7 +1,10 @@
-"""The radiograph object every other part of the application works on, and the one loader.
+"""From a path to a ``Radiograph``: the one table of image formats and the one loader.
 
-``load_radiograph`` is the single entry point from a path to pixels: the GUI, the CLI, the trainer
-and the tests all call it, so a file is read the same way everywhere.
+``load_radiograph`` is the single entry point from a path to pixels and ``is_image`` the single
+answer to "is this file an image?": the GUI, the CLI, the trainer's data scan and the tests all
+call them, so a file is read (or skipped) the same way everywhere. A format is known by its magic
+bytes first, because the extension of a file on a shared drive lies; the suffixes in ``FORMATS``
+only name what the open-file dialog offers and what a file that cannot be sniffed claims to be.
 """
 
 from __future__ import annotations
@@ -12,24 +15,22 @@ import logging
 import os
 import stat
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
-
-from cxr_desktop.core.errors import CxrError, ImageReadError
+from cxr_desktop.core import dicom, raster
+from cxr_desktop.core.errors import CxrError, ImageReadError, UnsupportedImageError
+from cxr_desktop.core.image import Radiograph
 
 log = logging.getLogger(__name__)
-
-#: Larger images are refused before decoding: a real chest radiograph is at most ~4300 x 4300 px and
-#: a 12000 x 12000 float image alone would need over half a gigabyte.
-MAX_PIXELS = 64_000_000
-
-#: Smaller images are refused: nothing under 32 px on a side can show lungs.
-MIN_SIDE = 32
 
 #: Larger files are refused before they are read into memory: an uncompressed 16-bit 64-megapixel
 #: radiograph is 128 MB, so a file this big is a video, an archive or a disk image.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+#: How many leading bytes ``sniff_format`` looks at.
+HEAD_BYTES = 1024
 
 #: Explicit-VR value representations, used to recognise a DICOM data set written without the
 #: 128-byte preamble and "DICM" marker (older PACS exports, "no meta" files).
@@ -38,78 +39,21 @@ _EXPLICIT_VRS = frozenset(
     b" US UT UV".split()
 )
 
-
-@dataclass(frozen=True)
-class DicomInfo:
-    """Header fields a radiologist checks before trusting a result, plus the audit identifiers."""
-
-    patient_id: str = ""
-    patient_age: str = ""
-    patient_sex: str = ""
-    study_date: str = ""
-    study_uid: str = ""
-    series_uid: str = ""
-    sop_instance_uid: str = ""
-    modality: str = ""
-    view_position: str = ""
-    body_part: str = ""
-    photometric_interpretation: str = ""
-    transfer_syntax: str = ""
+Reader = Callable[[Path, bytes, str], Radiograph]
 
 
 @dataclass(frozen=True)
-class Radiograph:
-    """A decoded image ready for display and preprocessing.
+class ImageFormat:
+    """One row of the format table: how to recognise a file and which function decodes it.
 
-    ``notes`` says what was done to get here (e.g. "alpha channel removed") and ``warnings`` what a
-    reader should be told (e.g. "lateral view"); both end up in the CSV ``message`` and the GUI.
+    ``reader`` is None for formats recognised only to be refused with their name (a PDF is
+    "not supported", not "unrecognised content").
     """
 
-    pixels: np.ndarray
-    path: Path
-    source_format: str
-    original_size: tuple[int, int]
-    bit_depth: int
-    sha256: str
-    notes: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    dicom: DicomInfo | None = None
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-
-def sniff_format(head: bytes) -> str | None:
-    """Name the container from its magic bytes; the extension of a file on a shared drive lies."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "DICOM"
-    signatures = (
-        (b"\xff\xd8\xff", "JPEG"),
-        (b"\x89PNG\r\n\x1a\n", "PNG"),
-        (b"II*\x00", "TIFF"),
-        (b"MM\x00*", "TIFF"),
-        (b"BM", "BMP"),
-        (b"GIF8", "GIF"),
-        (b"%PDF", "PDF"),
-        (b"PK\x03\x04", "ZIP"),
-        (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-        (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    )
-    for magic, name in signatures:
-        if head.startswith(magic):
-            return name
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    if head.lstrip()[:5] in (b"<?xml", b"<svg ") or b"<svg" in head[:512]:
-        return "SVG"
-    if _looks_like_raw_dicom(head):
-        return "DICOM"
-    return None
+    name: str
+    suffixes: tuple[str, ...]
+    matches: Callable[[bytes], bool]
+    reader: Reader | None = None
 
 
 def _looks_like_raw_dicom(head: bytes) -> bool:
@@ -122,6 +66,99 @@ def _looks_like_raw_dicom(head: bytes) -> bool:
     if head[4:6] in _EXPLICIT_VRS:
         return True
     return int.from_bytes(head[4:8], "little") < 1024
+
+
+def _starts(*magics: bytes) -> Callable[[bytes], bool]:
+    return lambda head: head.startswith(magics)
+
+
+def _is_webp(head: bytes) -> bool:
+    return head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+
+
+def _is_svg(head: bytes) -> bool:
+    return head.lstrip()[:5] in (b"<?xml", b"<svg ") or b"<svg" in head[:512]
+
+
+def _raster(kind: str) -> Reader:
+    return partial(raster.read_raster, kind=kind)
+
+
+DICOM = ImageFormat("DICOM", (".dcm", ".dicom"), lambda head: len(head) >= 132 and head[128:132] == b"DICM",
+                    dicom.read_dicom)
+
+#: Every format the application knows, in the order they are tried. Raw DICOM (no preamble) comes
+#: last: its test is the loosest, so a PNG or JPEG is always named by its own signature first.
+FORMATS: tuple[ImageFormat, ...] = (
+    DICOM,
+    ImageFormat("JPEG", (".jpg", ".jpeg"), _starts(b"\xff\xd8\xff"), _raster("JPEG")),
+    ImageFormat("PNG", (".png",), _starts(b"\x89PNG\r\n\x1a\n"), _raster("PNG")),
+    ImageFormat("TIFF", (".tif", ".tiff"), _starts(b"II*\x00", b"MM\x00*"), _raster("TIFF")),
+    ImageFormat("BMP", (".bmp",), _starts(b"BM"), _raster("BMP")),
+    ImageFormat("GIF", (), _starts(b"GIF8")),
+    ImageFormat("PDF", (), _starts(b"%PDF")),
+    ImageFormat("ZIP", (), _starts(b"PK\x03\x04")),
+    ImageFormat("JPEG 2000", (), _starts(b"\x00\x00\x00\x0cjP  ", b"\xff\x4f\xff\x51")),
+    ImageFormat("WebP", (), _is_webp),
+    ImageFormat("SVG", (), _is_svg),
+    ImageFormat("DICOM", (), _looks_like_raw_dicom, dicom.read_dicom),
+)
+
+#: Suffixes of the formats that can be read (for file dialogs and for ``is_image``).
+IMAGE_SUFFIXES: tuple[str, ...] = tuple(s for f in FORMATS if f.reader is not None for s in f.suffixes)
+
+#: A file whose content matches no signature is still handed to the DICOM reader when its name
+#: claims DICOM or has no suffix (PACS exports): pydicom then says what is wrong with it.
+_DICOM_BY_NAME = (*DICOM.suffixes, "")
+
+
+def _readable_names() -> str:
+    """"DICOM, JPEG, PNG, TIFF or BMP": the readable formats, for a refusal's advice."""
+    names = list(dict.fromkeys(f.name for f in FORMATS if f.reader is not None))
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+READABLE = _readable_names()
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Name the container from its magic bytes (``FORMATS`` order); None when nothing matches."""
+    found = _sniff(head)
+    return found.name if found is not None else None
+
+
+def _sniff(head: bytes) -> ImageFormat | None:
+    return next((f for f in FORMATS if f.matches(head)), None)
+
+
+def format_of(path: Path, head: bytes) -> ImageFormat | None:
+    """The table row the loader uses for this file: by content, else by a DICOM-like name."""
+    found = _sniff(head)
+    if found is None and path.suffix.lower() in _DICOM_BY_NAME:
+        return DICOM
+    return found
+
+
+def is_image(path: str | Path) -> bool:
+    """Whether ``load_radiograph`` would try to decode this file as an image.
+
+    True for a regular file whose suffix is a readable format's or whose first bytes are (so
+    ``.dicom`` files and extension-less DICOM from a PACS export count, as the app reads them).
+    The trainer's data scan and the sample list ask this; screening asks nothing and lists every
+    file, because a file the user gave that is not an image deserves a row saying so.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError:
+        return False
+    found = _sniff(head)
+    return found is not None and found.reader is not None
 
 
 def read_bytes(path: Path) -> bytes:
@@ -188,23 +225,11 @@ def load_radiograph(path: str | Path) -> Radiograph:
 
 
 def _load(path: Path) -> Radiograph:
-    from cxr_desktop.core import dicom, raster
-
     data = read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
-    kind = sniff_format(data[:1024])
-    if kind == "DICOM" or (kind is None and path.suffix.lower() in {".dcm", ".dicom", ""}):
-        return dicom.read_dicom(path, data, digest)
-    return raster.read_raster(path, data, digest, kind)
-
-
-def to_unit_range(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map ``lo`` -> 0 and ``hi`` -> 1 linearly, clipped; a flat image maps to 0, never NaN.
-
-    ``hi < lo`` is allowed and inverts (a VOI LUT may run downwards).
-    """
-    span = float(hi) - float(lo)
-    if span == 0 or not np.isfinite(span):
-        return np.zeros(values.shape, dtype=np.float32)
-    out = (values.astype(np.float32) - np.float32(lo)) / np.float32(span)
-    return np.clip(out, 0.0, 1.0, out=out)
+    found = format_of(path, data[:HEAD_BYTES])
+    if found is None:
+        raise ImageReadError("not an image file (unrecognised content)", path)
+    if found.reader is None:
+        raise UnsupportedImageError(f"{found.name} files are not supported; use {READABLE}", path)
+    return found.reader(path, data, digest)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
-from cxr_desktop.core.radiograph import MAX_PIXELS, MIN_SIDE, Radiograph, to_unit_range
+from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, to_unit_range
 
 SUPPORTED = ("JPEG", "PNG", "TIFF", "BMP")
 
@@ -61,12 +61,11 @@ class _Header:
     orientation: int
 
 
-def read_raster(path: Path, data: bytes, digest: str, kind: str | None) -> Radiograph:
-    """Decode a raster image file into display pixels (see ``radiograph.Radiograph``)."""
-    if kind is None:
-        raise ImageReadError("not an image file (unrecognised content)", path)
-    if kind not in SUPPORTED:
-        raise UnsupportedImageError(f"{kind} files are not supported; use PNG, JPEG, TIFF, BMP or DICOM", path)
+def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
+    """Decode a raster image file of a format in ``SUPPORTED`` into display pixels.
+
+    The loader (``radiograph.load_radiograph``) has already named the format from its magic bytes.
+    """
     _check_complete(path, data, kind)
     header = _read_header(path, data, kind)
     _check_size(path, header)

@@ -10,10 +10,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-#: The image suffixes shipped in ``resources/samples``.
-SAMPLE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
 def is_frozen() -> bool:
     """True inside a PyInstaller build."""
     return bool(getattr(sys, "frozen", False) and getattr(sys, "_MEIPASS", None))
@@ -44,4 +40,6 @@ def sample_images() -> list[Path]:
     folder = samples_dir()
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in SAMPLE_SUFFIXES and p.is_file())
+    from cxr_desktop.core.radiograph import is_image
+
+    return sorted(p for p in folder.iterdir() if is_image(p))

@@ -24,7 +24,8 @@ from cxr_desktop.core.atomic import write_bytes_atomic, write_png_atomic
 from cxr_desktop.core.bundle import BUNDLED_MODELS
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
-from cxr_desktop.core.radiograph import Radiograph
+from cxr_desktop.core.image import Radiograph
+from cxr_desktop.core.radiograph import IMAGE_SUFFIXES
 from cxr_desktop.core.report_pdf import ImageReport, write_batch_summary, write_image_report
 from cxr_desktop.core.results_csv import render_csv
 from cxr_desktop.ui import style
@@ -40,7 +41,7 @@ from cxr_desktop.ui.worker import BatchRow, ImageScore, ModelInfo, WorkerHost
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom);;All files (*)"
+IMAGE_FILTER = f"Images ({' '.join('*' + suffix for suffix in IMAGE_SUFFIXES)});;All files (*)"
 #: The heat map is smooth (it comes from a 7 x 7 feature map), so it is rendered at most this large
 #: and scaled by the view; this keeps class/colormap changes instant on 3000 x 3000 images.
 OVERLAY_MAX_SIDE = 1024

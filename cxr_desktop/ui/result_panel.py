@@ -11,7 +11,7 @@ from PyQt5.QtGui import QColor, QPainter, QPen
 from PyQt5.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
-from cxr_desktop.core.radiograph import Radiograph
+from cxr_desktop.core.image import Radiograph
 from cxr_desktop.ui import style
 from cxr_desktop.ui.worker import ImageScore, ModelInfo
 

@@ -27,7 +27,8 @@ from cxr_desktop.core import audit, decision
 from cxr_desktop.core.bundle import ModelBundle, load_bundle
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.preprocessing import preprocess
-from cxr_desktop.core.radiograph import Radiograph, load_radiograph
+from cxr_desktop.core.image import Radiograph
+from cxr_desktop.core.radiograph import load_radiograph
 from cxr_desktop.core.ood import OodGate
 from cxr_desktop.core.screening import ScreeningRow, bundle_gate, find_images, gate_verdict, screen
 from cxr_desktop.ui.qimage import thumbnail

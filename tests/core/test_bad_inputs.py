@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import resource
 import shutil
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 
 from cxr_desktop.core import radiograph as radiograph_module
-from cxr_desktop.core import raster
 from cxr_desktop.core.errors import CxrError, ImageReadError
-from cxr_desktop.core.radiograph import MAX_FILE_BYTES, Radiograph, load_radiograph
+from cxr_desktop.core.image import Radiograph
+from cxr_desktop.core.radiograph import FORMATS, MAX_FILE_BYTES, load_radiograph
 from tests.core.corpus import CorpusItem, build_corpus
 
 # Built once at collection so each entry is its own test case; removed when the session ends.
@@ -109,7 +110,9 @@ def test_an_unanticipated_failure_still_becomes_a_typed_error(monkeypatch, sampl
     def broken(*_args):
         raise failure
 
-    monkeypatch.setattr(raster, "read_raster", broken)
+    monkeypatch.setattr(radiograph_module, "FORMATS", tuple(
+        dataclasses.replace(entry, reader=broken) if entry.reader is not None else entry for entry in FORMATS
+    ))
     with pytest.raises(ImageReadError) as caught:
         load_radiograph(sample_images[0])
     if isinstance(failure, MemoryError):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from cxr_desktop.core import audit
-from cxr_desktop.core.radiograph import DicomInfo, load_radiograph
+from cxr_desktop.core.image import DicomInfo
+from cxr_desktop.core.radiograph import load_radiograph
 from cxr_desktop.core.screening import ScreeningRow
 
 
