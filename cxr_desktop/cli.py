@@ -144,6 +144,10 @@ def run_gui(args: argparse.Namespace) -> int:
         if code == 0:
             sys.stdout.write(Path("sample-results.csv").read_text(encoding="utf-8"))
         return code
+    from cxr_desktop.ui.qt_platform import ensure_libraries
+
+    if ensure_libraries(install=False) != 0:
+        return 1
     from cxr_desktop.ui.app import run_app
 
     return run_app(paths=args.paths, model=args.model)

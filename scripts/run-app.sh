@@ -4,4 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-venv.sh
+# Qt aborts (SIGABRT) when its X11 plugin's system libraries are missing: find them first and
+# install them with apt when allowed (root or passwordless sudo), else print the exact command.
+if [ "${1:-}" != "screen" ]; then
+  .venv/bin/python -m cxr_desktop.ui.qt_platform --install || exit 1
+fi
 exec .venv/bin/cxr-desktop "$@"

@@ -14,6 +14,7 @@ from PyQt5.QtWidgets import QApplication
 
 from cxr_desktop.ui import style
 from cxr_desktop.ui.main_window import MainWindow
+from cxr_desktop.ui.qt_platform import disable_gl_integration
 from cxr_desktop.ui.settings import APPLICATION, ORGANISATION, AppSettings
 
 
@@ -27,6 +28,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
         enable_high_dpi()
+        disable_gl_integration()
         app = QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)

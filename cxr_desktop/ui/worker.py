@@ -289,6 +289,21 @@ class _DecodeTask(QRunnable):
             self.signals.loaded.emit(self.request_id, radiograph)
 
 
+class EngineThread(QThread):
+    """The worker's thread, with one Python thread state for its whole life.
+
+    A plain ``QThread`` runs its event loop in C++, so PyQt creates a Python thread state for each
+    slot call and destroys it on return. TensorFlow's pybind11 layer caches the thread state of
+    the thread that first called it and reuses it later: after the first slot returned, the second
+    model load (switching models from the menu) acquired the GIL with a freed thread state and the
+    process segfaulted. Running the event loop from Python keeps that state alive until the thread
+    ends.
+    """
+
+    def run(self) -> None:
+        self.exec_()
+
+
 class WorkerHost(QObject):
     """GUI-side handle: issues request ids, forwards requests to the worker thread, shuts it down."""
 
@@ -300,7 +315,7 @@ class WorkerHost(QObject):
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._last_id = 0
-        self.thread = QThread()
+        self.thread = EngineThread()
         self.thread.setObjectName("cxr-engine")
         self.worker = EngineWorker()
         self.worker.moveToThread(self.thread)
