@@ -7,6 +7,7 @@ What and why:
   would otherwise identify the class;
 - random burned-in text and arrows: COVID images are often journal figures with annotations, so
   the model must not learn "letters on the film -> COVID";
+- random black or white bars on the edges: some sources are cropped or padded, others are not;
 - no horizontal flip: laterality is anatomy (heart on the left); a flipped film is not a film the
   model will meet, and laterality markers would be mirrored.
 """
@@ -88,8 +89,19 @@ def make_augmenter(size: int, seed: int):
         noise = generator.normal(tf.shape(images)) * generator.uniform([batch, 1, 1, 1], 0.0, 0.03)
         return tf.clip_by_value(images + noise, 0.0, 1.0)
 
+    def edge_bars(images):
+        batch = tf.shape(images)[0]
+        coords = tf.cast(tf.range(size), tf.float32) / float(size)
+        on = tf.cast(generator.uniform([batch, 4]) < 0.25, tf.float32)
+        top, bottom, left, right = tf.unstack(
+            tf.reshape(generator.uniform([batch, 4], 0.0, 0.08) * on, [-1, 4, 1, 1, 1]), axis=1)
+        rows, cols = coords[None, :, None, None], coords[None, None, :, None]
+        bar = (rows < top) | (rows > 1.0 - bottom) | (cols < left) | (cols > 1.0 - right)
+        white = tf.cast(generator.uniform([batch, 1, 1, 1]) >= 0.7, tf.float32)
+        return tf.where(bar, white * tf.ones_like(images), images)
+
     def augment(images):
         images = tf.cast(images, tf.float32)
-        return photometric(burn_in(degrade_resolution(geometric(images))))
+        return edge_bars(photometric(burn_in(degrade_resolution(geometric(images)))))
 
     return augment

@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cxr_desktop.core.bundle import write_json_atomic
+from cxr_desktop.core.preprocessing import (
+    PREPROCESSING_ID,
+    SHORTCUT_SUPPRESSING_ID,
+    PreprocessingSpec,
+    shortcut_suppressing_spec,
+)
 
 
 @dataclass
@@ -41,6 +47,13 @@ class TrainConfig:
     augment: bool = True
     target_sensitivity: float = 0.95
     max_images: int = 0
+    preprocessing: str = PREPROCESSING_ID
+
+    def spec(self) -> PreprocessingSpec:
+        """The preprocessing the bundle is trained and served with."""
+        if self.preprocessing == SHORTCUT_SUPPRESSING_ID:
+            return shortcut_suppressing_spec(self.size)
+        return PreprocessingSpec(size=self.size)
 
     def save(self, path: Path) -> None:
         write_json_atomic(path, asdict(self))

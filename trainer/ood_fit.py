@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from cxr_desktop.core.atomic import atomic_path
-from cxr_desktop.core.bundle import METADATA_FILE, ModelBundle, file_sha256, load_bundle, write_json_atomic
+from cxr_desktop.core.bundle import METADATA_FILE, ModelBundle, file_sha256, load_bundle, write_metadata
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.ood import OOD_FILE, OodGate, describe, layout_thumbnails, normalise_rows
 from cxr_desktop.core.preprocessing import preprocess
@@ -160,6 +160,56 @@ def with_thresholds(gate: OodGate, distances: np.ndarray, layouts: np.ndarray | 
     return replace(gate, threshold=threshold, layout_threshold=layout_threshold)
 
 
+def leave_one_source_out(features: np.ndarray, thumbnails: np.ndarray, negatives: np.ndarray,
+                         sources: list[str], components: int = DEFAULT_COMPONENTS,
+                         percentile: float = DEFAULT_PERCENTILE, min_films: int = 20) -> dict[str, dict[str, np.ndarray]]:
+    """For each source: fit both checks without it, and score its films relative to that fit.
+
+    Scores are offsets from the fit's own ``percentile`` of its training films (log-ratio for the
+    distance, difference for the layout score), so offsets from different fits are comparable and
+    a threshold can be set as "the full gate's percentile plus a margin" that a source the gate has
+    never seen would still pass.
+    """
+    names = np.asarray(sources)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for source in sorted(set(sources)):
+        held = names == source
+        if held.sum() < min_films or (~held).sum() < min_films:
+            continue
+        gate = fit_full_gate(features[~held], thumbnails[~held], negatives[~held], components)
+        own_d = np.percentile(gate.distance(features[~held]), percentile)
+        own_l = np.percentile(gate.layout_scores(thumbnails[~held]), percentile)
+        out[source] = {"distance": np.log(gate.distance(features[held]) / own_d),
+                       "layout": gate.layout_scores(thumbnails[held]) - own_l}
+    return out
+
+
+def source_margins(offsets: dict[str, dict[str, np.ndarray]], overall: float = 0.01,
+                   worst: float = 0.03) -> tuple[float, float]:
+    """The smallest (distance, layout) margins that keep the leave-one-source-out flag rate of the
+    two checks together under ``overall`` across all films and under ``worst`` on every source.
+
+    Each check gets half of each budget, so their union stays inside it."""
+    margins = []
+    for check in ("distance", "layout"):
+        pooled = np.concatenate([o[check] for o in offsets.values()])
+        candidates = [np.percentile(pooled, 100 * (1 - overall / 2))]
+        candidates += [np.percentile(o[check], 100 * (1 - worst / 2)) for o in offsets.values()]
+        margins.append(max(0.0, float(max(candidates))))
+    return margins[0], margins[1]
+
+
+def loso_flag_rates(offsets: dict[str, dict[str, np.ndarray]], margins: tuple[float, float]) -> dict[str, Any]:
+    """Share of each held-out source's films that the margins would still flag."""
+    per_source = {s: float(np.mean((o["distance"] > margins[0]) | (o["layout"] > margins[1])))
+                  for s, o in offsets.items()}
+    films = {s: len(o["distance"]) for s, o in offsets.items()}
+    overall = sum(per_source[s] * films[s] for s in films) / max(sum(films.values()), 1)
+    return {"overall": round(overall, 4), "worst_source": max(per_source, key=per_source.get),
+            "worst_rate": round(max(per_source.values()), 4),
+            "per_source": {s: {"films": films[s], "flagged_share": round(r, 4)} for s, r in per_source.items()}}
+
+
 def fit_ood_gate(
     bundle_folder: str | Path,
     data_dir: str | Path | None = None,
@@ -177,22 +227,32 @@ def fit_ood_gate(
     if not split_path.is_file():
         raise datalib.DataError(f"bundle {bundle.folder} has no split.csv: cannot tell train from validation")
     samples = datalib.read_split(split_path, data_dir)
-    fit_samples = [s for s in samples if s.split in ("train", "val")]
+    fit_samples = [s for s in samples if s.split in ("train", "val") and s.label in bundle.classes + ["other_abnormal"]]
     patients = {s.path: s.patient_id for s in fit_samples}
+    source_of = {s.path: s.source for s in fit_samples}
     engine = Engine(bundle)
     log.info("features of %d train and validation images", len(fit_samples))
     features, kept, thumbnails, negatives = extract_features(engine, [s.path for s in fit_samples])
     groups = [patients[p] for p in kept]
+    sources = [source_of[p] for p in kept]
+    offsets = leave_one_source_out(features, thumbnails, negatives, sources, components, percentile)
+    margins = source_margins(offsets)
+    full = fit_full_gate(features, thumbnails, negatives, components)
+    own_d = float(np.percentile(full.distance(features), percentile))
+    own_l = float(np.percentile(full.layout_scores(thumbnails), percentile))
+    gate = replace(full, threshold=own_d * float(np.exp(margins[0])), layout_threshold=own_l + margins[1])
     distances, layouts = out_of_fold_scores(features, thumbnails, negatives, groups, components)
-    gate = with_thresholds(fit_full_gate(features, thumbnails, negatives, components), distances, layouts, percentile)
     held_out_flagged = (distances > gate.threshold) | (layouts > gate.layout_threshold)
     entry = describe(gate) | {
         "feature_layer": bundle.metadata.get("feature_layer", "pooled"),
-        "threshold_rule": f"{percentile:g}th percentile, for each of the two checks, of out-of-fold scores of the"
-                          f" train and validation radiographs ({FOLDS} folds grouped by patient)",
+        "threshold_rule": f"{percentile:g}th percentile of the fitted radiographs' scores for each check, raised"
+                          " by the smallest margin that keeps leave-one-source-out false flags (fit without a"
+                          " source, score that source) at <= 1% of all films and <= 3% of every source",
         "layout_rule": "logistic regression on 16x16 thumbnails of the model input: radiographs vs copies"
                        " rotated 90/180/270 degrees, inverted and cut to one corner quadrant",
         "fitted_on": {"train_and_val_images": len(kept), "patients": len(set(groups))},
+        "margins": {"log_distance": round(margins[0], 4), "layout": round(margins[1], 4)},
+        "leave_one_source_out": loso_flag_rates(offsets, margins),
         "out_of_fold_flagged_share": round(float(np.mean(held_out_flagged)), 4),
     }
     if evaluate:
@@ -209,8 +269,7 @@ def store_gate(bundle: ModelBundle, gate: OodGate, entry: dict[str, Any]) -> Non
             np.savez(handle, **gate.arrays())
     metadata = json.loads((bundle.folder / METADATA_FILE).read_text(encoding="utf-8"))
     metadata["ood"] = dict(entry, sha256=file_sha256(target))
-    write_json_atomic(bundle.folder / METADATA_FILE, metadata)
-    load_bundle(bundle.folder, verify_hash=False)
+    metadata = dict(write_metadata(bundle.folder, metadata).metadata)
     config_path = bundle.folder / "train_config.json"
     config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
     write_model_card(bundle.folder, metadata, config)

@@ -1,0 +1,40 @@
+"""The version-2 recipes and their ablations, by name: what ``retrain-top`` trains.
+
+Each ablation changes one thing against a reference of the same model, so the ablation table in
+the model card reads as "this defence is worth so much". References train on the clean variant
+(version-2 preprocessing, no augmented copies), which is the cheapest:
+- ``*_no_balance``: class-balanced sampling only, instead of balancing (class, source, view) cells;
+- ``*_no_mask``: preprocessing version 1 (no low-pass, no border/corner mask);
+- ``*_augment``: the clean variant plus one augmented copy of every film (the full recipe).
+For the user-facing three-class model, ``other_abnormal`` films are either a fourth output
+(``fourclass``) or trained as "no COVID-19, no pneumonia" (``threeclass_other_normal``); for the
+binary model they are left out (``binary``) or a 50/50 soft target (``binary_other_soft``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from trainer.top_training import TopRecipe
+
+FOUR = ("covid", "pneumonia", "normal", "other_abnormal")
+THREE = ("covid", "pneumonia", "normal")
+BINARY = ("pneumonia", "normal")
+CLEAN = ("v2_clean",)
+
+
+def recipes() -> dict[str, TopRecipe]:
+    four = TopRecipe(classes=FOUR, variants=CLEAN)
+    binary = TopRecipe(classes=BINARY, variants=CLEAN)
+    return {
+        "fourclass": four,
+        "threeclass_other_normal": replace(four, classes=THREE, other_target={"normal": 1.0}),
+        "fourclass_no_balance": replace(four, balanced=False),
+        "fourclass_no_mask": replace(four, variants=("v1_clean",)),
+        "fourclass_augment": replace(four, variants=("v2_clean", "v2_aug1")),
+        "binary": binary,
+        "binary_other_soft": replace(binary, other_target={"pneumonia": 0.5, "normal": 0.5}),
+        "binary_no_balance": replace(binary, balanced=False),
+        "binary_no_mask": replace(binary, variants=("v1_clean",)),
+        "binary_augment": replace(binary, variants=("v2_clean", "v2_aug1")),
+    }
