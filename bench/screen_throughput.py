@@ -80,7 +80,7 @@ def raw_forward(engine, tensors, batch_size: int, into: list[Measure]) -> None:
 
 def pipeline(engine, paths: list[Path], batch_size: int, workers: int, into: list[Measure]) -> None:
     """The CLI's loop: ``screen`` feeding ``ResultsCsv``, pixels dropped from each kept row."""
-    from cxr_desktop.core.results_csv import ResultsCsv
+    from cxr_desktop.exports.results_csv import ResultsCsv
     from cxr_desktop.core.screening import screen
 
     with tempfile.TemporaryDirectory() as folder:

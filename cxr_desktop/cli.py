@@ -74,8 +74,9 @@ class ProgressBar:
 
 def run_screen(args: argparse.Namespace) -> int:
     from cxr_desktop.core.bundle import load_bundle
-    from cxr_desktop.core.results_csv import ResultsCsv
     from cxr_desktop.core.screening import find_images, screen
+    from cxr_desktop.exports.heatmaps import write_heatmap
+    from cxr_desktop.exports.results_csv import ResultsCsv
 
     if not args.folder.is_dir():
         print(f"cxr-desktop: error: folder not found: {args.folder}", file=sys.stderr)
@@ -102,7 +103,12 @@ def run_screen(args: argparse.Namespace) -> int:
     interrupted, heatmaps = False, 0
     try:
         for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
-                          heatmap_dir=args.heatmaps, root=args.folder):
+                          explain=args.heatmaps is not None):
+            if args.heatmaps is not None and row.ok:
+                try:
+                    row.heatmap_path = write_heatmap(row, args.heatmaps, args.folder)
+                except OSError as exc:
+                    row.message = "; ".join(filter(None, (row.message, f"heat-map not written ({exc})")))
             written = results.add(row)
             audit.record_scored(row, bundle, pseudonym=written if args.identifiers == "pseudonymise" else "",
                                 source="cli")

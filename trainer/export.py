@@ -13,8 +13,9 @@ from typing import Callable
 import keras
 import numpy as np
 
-from cxr_desktop.core.bundle import ModelBundle, write_bundle
-from cxr_desktop.core.preprocessing import PreprocessingSpec
+from cxr_desktop.core.bundle import ModelBundle, load_bundle, write_bundle, write_metadata
+from cxr_desktop.core.scoring import Gate, ScoringEngine
+from cxr_desktop.core.screening import screen
 from trainer import data as datalib
 from trainer.backbones import build_classifier
 from trainer.config import TrainConfig
@@ -29,7 +30,7 @@ from trainer.evaluation import (
 )
 from trainer.report import REPORT_DIR, Predictions, data_card_limitations, write_model_card, write_report
 from trainer.robustness import evaluate_robustness
-from trainer.train import prepare_data, split_arrays
+from trainer.train import prepare_data
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +52,23 @@ def inference_model(checkpoint: Path, config: TrainConfig):
     return model, gradcam_layer
 
 
-def logits_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
-    """A function from a batch of (N, S, S) one-channel preprocessed images to logits.
+def split_probabilities(engine: ScoringEngine, samples: list[datalib.Sample]) -> np.ndarray:
+    """(N, C) probabilities of the samples' files, scored exactly as the app scores them.
 
-    Built once and run as a traced graph (``predict_on_batch``): robustness scores thousands of
-    perturbed films, and op-by-op eager execution of DenseNet121 is about three times slower.
+    The files go through the application's own screening loop (loader, ``preprocess``, engine,
+    ``core.scoring``), so the figures in a model card are the app's figures by construction.
     """
-    probe = keras.Model(model.input, model.get_layer("logits").output)
+    rows = list(screen([s.path for s in samples], engine, thresholds=dict.fromkeys(engine.classes, 0.5),
+                       ood_gate=Gate()))
+    failed = [f"{row.path.name}: {row.message}" for row in rows if not row.ok]
+    if failed:
+        raise datalib.DataError(f"{len(failed)} evaluation images could not be scored: {'; '.join(failed[:3])}")
+    return np.array([[row.probabilities[name] for name in engine.classes] for row in rows], dtype=np.float64)
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        batch = np.repeat(np.asarray(images, dtype=np.float32)[..., None], 3, axis=-1)
-        return np.asarray(probe.predict_on_batch(batch))
 
-    return predict
-
-
-def predict_logits(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """Logits for a whole split, batch by batch (the split may not fit the network at once)."""
-    return np.concatenate([predict(images[start:start + batch_size]) for start in range(0, len(images), batch_size)])
+def log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Logits up to a per-row constant (softmax ignores it), from an uncalibrated engine's output."""
+    return np.log(np.clip(probabilities, 1e-30, 1.0))
 
 
 def init_bundle_overlap(config: TrainConfig, test_samples: list[datalib.Sample]) -> dict | None:
@@ -96,19 +96,28 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     config = TrainConfig.load(work / "config.json")
     out = Path(out or config.out)
     classes = config.classes
-    samples, arrays, dedup = prepare_data(config, work)
+    samples, _, dedup = prepare_data(config, work)
     model, gradcam_layer = inference_model(work / "best.keras", config)
+    val_samples = [s for s in samples if s.split == "val"]
+    test_samples = [s for s in samples if s.split == "test"]
+    y_val = np.array([classes.index(s.label) for s in val_samples], dtype=np.int64)
+    y_test = np.array([classes.index(s.label) for s in test_samples], dtype=np.int64)
+    summary = datalib.split_summary(samples, classes)
+    limitations = data_card_limitations(classes, config.where)
+    init_overlap = init_bundle_overlap(config, test_samples)
+    # A draft bundle (uncalibrated, neutral thresholds) lets the app's own engine score the splits.
+    write_bundle(out, model, compose_metadata(config, gradcam_layer, dict.fromkeys(classes, 0.5),
+                                              {"temperature": 1.0}, {}, summary, dedup,
+                                              limitations=limitations, init_overlap=init_overlap))
+    from cxr_desktop.engine.engine import Engine
 
-    x_val, y_val, _ = split_arrays(samples, arrays, classes, "val")
-    x_test, y_test, test_index = split_arrays(samples, arrays, classes, "test")
-    predictor = logits_predictor(model)
-    val_logits = predict_logits(predictor, x_val)
-    test_logits = predict_logits(predictor, x_test)
+    engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
+    val_logits = log_probabilities(split_probabilities(engine, val_samples))
+    test_logits = log_probabilities(split_probabilities(engine, test_samples))
     temperature = fit_temperature(val_logits, y_val)
     val_probs = softmax(val_logits, temperature)
     test_probs = softmax(test_logits, temperature)
     thresholds = choose_thresholds(val_probs, y_val, classes, config.target_sensitivity)
-    test_samples = [samples[i] for i in test_index]
     metrics = {
         "split": "test (patient-disjoint)",
         "test": classification_metrics(y_test, test_probs, classes, thresholds),
@@ -121,9 +130,8 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
             classes, y_val, val_probs, y_test, test_probs, config.target_sensitivity
         )
     metrics["robustness"] = evaluate_robustness(
-        [s.path for s in test_samples], y_test, classes, thresholds,
-        datalib.replace_channels(PreprocessingSpec(size=config.size), 1),
-        lambda batch: softmax(predictor(batch[..., 0]), temperature),
+        [s.path for s in test_samples], y_test, classes, thresholds, engine.spec,
+        lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
         seed=config.seed,
     )
     calibration = {
@@ -132,11 +140,9 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
         "ece_test_before": expected_calibration_error(softmax(test_logits), y_test),
         "ece_test_after": expected_calibration_error(test_probs, y_test),
     }
-    metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics,
-                                datalib.split_summary(samples, classes), dedup,
-                                limitations=data_card_limitations(classes, config.where),
-                                init_overlap=init_bundle_overlap(config, test_samples))
-    bundle = write_bundle(out, model, metadata)
+    metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, summary, dedup,
+                                limitations=limitations, init_overlap=init_overlap)
+    bundle = write_metadata(out, metadata)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
     predictions = Predictions(
@@ -153,7 +159,7 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
                      limitations: list[str], init_overlap: dict | None) -> dict:
     import tensorflow as tf
 
-    spec = PreprocessingSpec(size=config.size)
+    spec = config.spec()
     classes = config.classes
     return {
         "name": config.name or Path(config.out).name,

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from cxr_desktop.core.bundle import load_bundle
-from cxr_desktop.core.decision import predict_label
 from cxr_desktop.core.overlay import heatmap_to_image, render_overlay
-from cxr_desktop.core.preprocessing import preprocess
 from cxr_desktop.core.radiograph import load_radiograph
+from cxr_desktop.core.scoring import Gate, score
 from trainer.data import read_split
 
 
@@ -39,13 +38,11 @@ def gradcam_sheet(model: str | Path, data_dir: Path, out: Path | None = None, pe
     figure, axes = plt.subplots(len(bundle.classes), per_class, figsize=(2.4 * per_class, 2.7 * len(bundle.classes)))
     for axis, sample in zip(np.ravel(axes), chosen):
         radiograph = load_radiograph(sample.path)
-        scores = engine.explain(preprocess(radiograph.pixels, engine.spec)[None])
-        probabilities = scores.probabilities[0]
-        predicted = predict_label(probabilities, bundle.classes, bundle.thresholds)
-        cam = scores.cams[0][bundle.classes.index(predicted)]
-        heatmap = heatmap_to_image(cam, radiograph.width, radiograph.height)
+        (row,) = score([radiograph], engine, Gate(), thresholds=bundle.thresholds, explain=True)
+        predicted = row.prediction
+        heatmap = heatmap_to_image(row.cam(predicted), radiograph.width, radiograph.height)
         axis.imshow(render_overlay(radiograph.pixels, heatmap, alpha=0.5))
-        axis.set_title(f"true {sample.label}\npred {predicted} {probabilities.max():.2f}", fontsize=8,
+        axis.set_title(f"true {sample.label}\npred {predicted} {max(row.probabilities.values()):.2f}", fontsize=8,
                        color="black" if predicted == sample.label else "red")
         axis.set_xlabel(sample.source[:28], fontsize=6)
         axis.set_xticks([])

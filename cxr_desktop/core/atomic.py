@@ -6,7 +6,10 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @contextmanager
@@ -39,7 +42,7 @@ def write_bytes_atomic(target: str | Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
-def write_png_atomic(target: str | Path, rgb) -> None:
+def write_png_atomic(target: str | Path, rgb: np.ndarray) -> None:
     """Write an (H, W, 3) uint8 RGB or (H, W) grey array as PNG."""
     import cv2
     import numpy as np

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cxr_desktop.core.bundle import ModelBundle, file_sha256
+from cxr_desktop.core.scoring import ScreeningRow
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,12 @@ def model_fields(bundle: ModelBundle | None) -> dict[str, str] | None:
     return {"name": bundle.name, "version": bundle.version, "sha256": bundle.sha256}
 
 
-def record_scored(row, bundle: ModelBundle | None, *, pseudonym: str = "", source: str = "",
+def record_scored(row: ScreeningRow, bundle: ModelBundle | None, *, pseudonym: str = "", source: str = "",
                   folder: Path | None = None) -> bool:
     """Log one ``ScreeningRow``: file, hash, DICOM UIDs, model, probabilities, warnings."""
     radiograph = row.radiograph
     warnings = list(radiograph.warnings) if radiograph is not None else []
-    if getattr(row, "out_of_distribution", False):
+    if row.out_of_distribution:
         warnings.insert(0, "out of distribution: not recognised as a frontal chest radiograph")
     entry: dict[str, Any] = {
         "event": "scored" if row.ok else "failed",
@@ -125,7 +126,7 @@ def record_scored(row, bundle: ModelBundle | None, *, pseudonym: str = "", sourc
         "probabilities": {k: _number(v) for k, v in row.probabilities.items()},
         "risk": _number(row.risk),
         "flagged": list(row.flagged),
-        "ood_score": _number(getattr(row, "ood_score", float("nan"))),
+        "ood_score": _number(row.ood_score),
         "warnings": warnings,
         "message": row.message,
         "model": model_fields(bundle),

@@ -10,33 +10,44 @@ reports is the sensitivity a user gets:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 NEGATIVE_CLASS = "normal"
 
 
-def flagged(probabilities: np.ndarray, classes: list[str], thresholds: dict[str, float]) -> list[str]:
-    return [
+@dataclass(frozen=True)
+class Decision:
+    """What the rule says about one image's probabilities."""
+
+    prediction: str
+    flagged: tuple[str, ...]
+    risk: float
+
+
+def decide(probabilities: np.ndarray, classes: Sequence[str], thresholds: Mapping[str, float]) -> Decision:
+    """The rule for one image. Every class must have a threshold (``bundle.parse_bundle`` checks it)."""
+    hits = tuple(
         name for index, name in enumerate(classes)
-        if name != NEGATIVE_CLASS and float(probabilities[index]) >= thresholds.get(name, 0.5)
-    ]
-
-
-def predict_label(probabilities: np.ndarray, classes: list[str], thresholds: dict[str, float]) -> str:
-    hits = flagged(probabilities, classes, thresholds)
+        if name != NEGATIVE_CLASS and float(probabilities[index]) >= thresholds[name]
+    )
     if hits:
-        return max(hits, key=lambda name: float(probabilities[classes.index(name)]))
-    return classes[int(np.argmax(probabilities))]
+        prediction = max(hits, key=lambda name: float(probabilities[classes.index(name)]))
+    else:
+        prediction = classes[int(np.argmax(probabilities))]
+    return Decision(prediction, hits, risk(probabilities, classes))
 
 
-def predict_labels(probabilities: np.ndarray, classes: list[str], thresholds: dict[str, float]) -> np.ndarray:
-    """Vectorised ``predict_label`` returning class indices, for evaluation over a whole split."""
+def predict_labels(probabilities: np.ndarray, classes: Sequence[str], thresholds: Mapping[str, float]) -> np.ndarray:
+    """``decide``'s prediction as class indices for each row, for evaluation over a whole split."""
     return np.array(
-        [classes.index(predict_label(row, classes, thresholds)) for row in probabilities], dtype=np.int64
+        [classes.index(decide(row, classes, thresholds).prediction) for row in probabilities], dtype=np.int64
     )
 
 
-def risk(probabilities: np.ndarray, classes: list[str]) -> float:
+def risk(probabilities: np.ndarray, classes: Sequence[str]) -> float:
     if NEGATIVE_CLASS in classes:
         return float(1.0 - probabilities[classes.index(NEGATIVE_CLASS)])
     return float(np.max(probabilities))
@@ -47,7 +58,8 @@ def display_name(label: str) -> str:
     return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
 
 
-def finding_detail(classes: list[str], probabilities: np.ndarray, prediction: str, flagged_classes: list[str]) -> str:
+def finding_detail(classes: Sequence[str], probabilities: np.ndarray, prediction: str,
+                   flagged_classes: Sequence[str]) -> str:
     """The line under the finding, on screen and in the report.
 
     Screening thresholds sit far below 50%, so the finding can be a flagged disease while another

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
 from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, DicomInfo, Radiograph, to_unit_range
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 
 #: Modalities that are projection radiographs (CR computed, DX digital, RG radiographic imaging).
@@ -62,7 +66,7 @@ def read_dicom(path: Path, data: bytes, digest: str) -> Radiograph:
     )
 
 
-def _parse(path: Path, data: bytes):
+def _parse(path: Path, data: bytes) -> tuple[Dataset, list[str]]:
     """Parse the data set; a file without the DICOM file header gets its encoding inferred."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -89,7 +93,7 @@ def _parse(path: Path, data: bytes):
     return ds, notes
 
 
-def _drop_unreadable_elements(ds, path: Path) -> list[str]:
+def _drop_unreadable_elements(ds: Dataset, path: Path) -> list[str]:
     """Convert every element now, dropping those pydicom cannot read.
 
     pydicom converts values lazily, so a damaged element would otherwise raise wherever it is
@@ -113,7 +117,7 @@ def _drop_unreadable_elements(ds, path: Path) -> list[str]:
     return [f"unreadable header element(s) {', '.join(str(tag) for tag in unreadable)} ignored"] if unreadable else []
 
 
-def _refuse_non_images(ds, path: Path) -> None:
+def _refuse_non_images(ds: Dataset, path: Path) -> None:
     sop_class = _get(ds, "SOPClassUID") or _get(ds.file_meta, "MediaStorageSOPClassUID")
     for prefix, what in _NON_IMAGE_SOP_PREFIXES.items():
         if sop_class.startswith(prefix):
@@ -124,7 +128,7 @@ def _refuse_non_images(ds, path: Path) -> None:
         raise UnsupportedImageError("DICOM has no pixel data", path)
 
 
-def _get(ds, keyword: str) -> str:
+def _get(ds: Dataset, keyword: str) -> str:
     """A header value as text; a value pydicom cannot even convert counts as absent."""
     try:
         value = getattr(ds, keyword, "") if ds is not None else ""
@@ -133,7 +137,7 @@ def _get(ds, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _int(ds, keyword: str, default: int, path: Path) -> int:
+def _int(ds: Dataset, keyword: str, default: int, path: Path) -> int:
     text = _get(ds, keyword)
     if not text:
         return default
@@ -143,12 +147,12 @@ def _int(ds, keyword: str, default: int, path: Path) -> int:
         raise ImageReadError(f"damaged DICOM header: {keyword} is not a number ({text[:20]!r})", path) from None
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
 
 
-def _info(ds) -> DicomInfo:
+def _info(ds: Dataset) -> DicomInfo:
     return DicomInfo(
         patient_id=_get(ds, "PatientID"),
         patient_age=_get(ds, "PatientAge"),
@@ -165,7 +169,7 @@ def _info(ds) -> DicomInfo:
     )
 
 
-def _check_radiograph(ds, info: DicomInfo, path: Path) -> list[str]:
+def _check_radiograph(ds: Dataset, info: DicomInfo, path: Path) -> list[str]:
     """Refuse what is not one greyscale projection radiograph; warn about what may not be a chest PA/AP.
 
     The modality is checked first because "modality CT" tells a clinician more than the frame
@@ -204,7 +208,7 @@ def _check_radiograph(ds, info: DicomInfo, path: Path) -> list[str]:
     return warnings
 
 
-def _pixels(ds, path: Path, notes: list[str]) -> tuple[np.ndarray, int]:
+def _pixels(ds: Dataset, path: Path, notes: list[str]) -> tuple[np.ndarray, int]:
     """Stored values -> Modality LUT -> VOI LUT -> polarity, mapped onto [0, 1]."""
     rows, cols = _int(ds, "Rows", 0, path), _int(ds, "Columns", 0, path)
     if rows * cols > MAX_PIXELS:
@@ -217,7 +221,7 @@ def _pixels(ds, path: Path, notes: list[str]) -> tuple[np.ndarray, int]:
     if stored.shape != (rows, cols):
         raise ImageReadError(f"DICOM pixel data has shape {stored.shape}, the header says {rows} x {cols}", path)
 
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.pixels.processing import apply_modality_lut
 
     try:
         values = apply_modality_lut(stored, ds)
@@ -237,8 +241,8 @@ def _pixels(ds, path: Path, notes: list[str]) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(pixels, dtype=np.float32), bits
 
 
-def _decode(ds, path: Path) -> np.ndarray:
-    from pydicom.pixels import get_decoder
+def _decode(ds: Dataset, path: Path) -> np.ndarray:
+    from pydicom.pixels.decoders.base import get_decoder
 
     syntax = ds.file_meta.TransferSyntaxUID
     try:
@@ -248,7 +252,7 @@ def _decode(ds, path: Path) -> np.ndarray:
     if not available:
         raise UnsupportedImageError(f"compressed DICOM ({syntax.name}) cannot be decoded: no decoder installed", path)
     try:
-        return ds.pixel_array
+        return np.asarray(ds.pixel_array)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # noqa: BLE001 - plugins raise assorted types; pylibjpeg-rle's
@@ -259,14 +263,14 @@ def _decode(ds, path: Path) -> np.ndarray:
         raise ImageReadError(f"DICOM pixel data cannot be decoded ({syntax.name}: {text})", path) from None
 
 
-def _apply_voi(values: np.ndarray, ds, notes: list[str]) -> np.ndarray:
+def _apply_voi(values: np.ndarray, ds: Dataset, notes: list[str]) -> np.ndarray:
     """pydicom's VOI transform, then its own output range mapped onto [0, 1].
 
     The output range is found by sending a value far below and one far above the window (or the
     first and last LUT input) through the same transform, so it always agrees with what pydicom
     did, including LUTs whose entries use fewer bits than their descriptor claims.
     """
-    from pydicom.pixels import apply_voi_lut
+    from pydicom.pixels.processing import apply_voi_lut
 
     lut = _voi_lut_item(ds)
     windows = "WindowCenter" in ds and "WindowWidth" in ds and ds.WindowCenter is not None and ds.WindowWidth is not None
@@ -296,12 +300,12 @@ def _apply_voi(values: np.ndarray, ds, notes: list[str]) -> np.ndarray:
     return to_unit_range(output, lo, hi)
 
 
-def _voi_lut_item(ds):
+def _voi_lut_item(ds: Dataset) -> Dataset | None:
     """The first VOI LUT Sequence item when it is usable (pydicom prefers it over windows too)."""
     sequence = ds.get("VOILUTSequence")
     if not sequence:
         return None
-    item = sequence[0]
+    item: Dataset = sequence[0]
     if item.get("LUTDescriptor") is None or item.get("LUTData") is None:
         return None
     count, first, bits = (int(v) for v in item.LUTDescriptor)
@@ -312,10 +316,10 @@ def _voi_lut_item(ds):
     return item
 
 
-def _several(ds, lut) -> bool:
+def _several(ds: Dataset, lut: Dataset | None) -> bool:
     if lut is not None:
         return len(ds.VOILUTSequence) > 1
-    return ds["WindowCenter"].VM > 1
+    return bool(ds["WindowCenter"].VM > 1)
 
 
 def _full_range(values: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP) -> np.ndarra
     """(H, W) in [0, 1] -> (H, W, 3) uint8 RGB."""
     code = COLORMAPS[colormap]
     indices = np.round(np.clip(heatmap, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(indices, code), cv2.COLOR_BGR2RGB)
+    return np.asarray(cv2.cvtColor(cv2.applyColorMap(indices, code), cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
 def render_overlay(
@@ -51,7 +51,7 @@ def render_overlay(
     colour = colorize(heatmap, colormap).astype(np.float32)
     weight = (alpha * heatmap_alpha(heatmap, floor))[..., None]
     blended = base * (1.0 - weight) + colour * weight
-    return np.round(blended).astype(np.uint8)
+    return np.asarray(np.round(blended), dtype=np.uint8)
 
 
 def heatmap_alpha(heatmap: np.ndarray, floor: float = 0.2) -> np.ndarray:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
-from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
+from PIL import BmpImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
 from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, to_unit_range
@@ -25,7 +27,7 @@ SUPPORTED = ("JPEG", "PNG", "TIFF", "BMP")
 #: Header readers per format. The plugin classes are used directly, not ``Image.open``: that
 #: warns (or raises) about large images through the global warnings machinery, which is not
 #: thread-safe to silence; the size limit here is our own.
-_HEADER_READERS = {
+_HEADER_READERS: dict[str, Callable[[IO[bytes]], ImageFile.ImageFile]] = {
     "JPEG": JpegImagePlugin.JpegImageFile,
     "PNG": PngImagePlugin.PngImageFile,
     "TIFF": TiffImagePlugin.TiffImageFile,
@@ -33,7 +35,7 @@ _HEADER_READERS = {
 }
 
 #: EXIF orientation -> the numpy operation that shows the image the right way up.
-_ORIENTATIONS = {
+_ORIENTATIONS: dict[int, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     2: ("mirrored", lambda a: a[:, ::-1]),
     3: ("rotated 180 degrees", lambda a: a[::-1, ::-1]),
     4: ("flipped vertically", lambda a: a[::-1, :]),
@@ -75,6 +77,7 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
         notes.append(f"first of {header.pages} pages read")
     if header.mode in ("P", "PA"):
         notes.append("palette colours expanded")
+    image: np.ndarray | None
     if header.mode == "CMYK":
         image = _decode_cmyk(path, data, kind)
         notes.append("CMYK image converted to greyscale")

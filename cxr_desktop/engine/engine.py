@@ -19,12 +19,12 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
 from cxr_desktop.core.bundle import ModelBundle
 from cxr_desktop.core.errors import BundleError
+from cxr_desktop.core.scoring import Scores
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +32,6 @@ CAM_EPSILON = 1e-7
 
 #: Modules Keras imports at start-up for features the engine does not use (see import_tensorflow).
 KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
-
-
-@dataclass(frozen=True)
-class Scores:
-    """Engine output for a batch of N preprocessed images and C classes."""
-
-    probabilities: np.ndarray
-    features: np.ndarray
-    cams: np.ndarray | None = None
 
 
 def import_tensorflow():
@@ -93,7 +84,7 @@ def _native_stderr_to_log():
                     log.info("tensorflow start-up: %s", line)
 
 
-def linear_head_kernel(model, metadata: dict):
+def linear_head_kernel(model, bundle: ModelBundle):
     """The logits' kernel (K, C) when Grad-CAM has a closed form for this network, else None.
 
     With logits = W^T GAP(A) + b (dropout is the identity at inference), every position of the
@@ -104,9 +95,9 @@ def linear_head_kernel(model, metadata: dict):
     import keras
 
     try:
-        pooled = model.get_layer(metadata["feature_layer"])
-        logits = model.get_layer(metadata["logits_layer"])
-        activations = model.get_layer(metadata["gradcam_layer"]).output
+        pooled = model.get_layer(bundle.feature_layer)
+        logits = model.get_layer(bundle.logits_layer)
+        activations = model.get_layer(bundle.gradcam_layer).output
     except ValueError:
         return None
     if not isinstance(pooled, keras.layers.GlobalAveragePooling2D) or pooled.input is not activations:
@@ -147,26 +138,25 @@ class Engine:
         self.graph_rewrites = devices.configure_graph_rewrites(tf, self.device)
         self.precision = devices.select_precision(precision, self.device)
         self.device_description = devices.describe(tf, self.device, self.precision)
-        meta = bundle.metadata
         try:
             with tf.device(self.device):
                 model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
             raise BundleError(f"model of bundle {bundle.title} cannot be loaded: {exc}") from None
         self._check_against_metadata(model)
-        set_precision(model, self.precision, keep_float32=(meta["logits_layer"], *model.output_names))
+        set_precision(model, self.precision, keep_float32=(bundle.logits_layer, *model.output_names))
         try:
             probe = keras.Model(
                 model.inputs,
-                [model.get_layer(meta["gradcam_layer"]).output,
-                 model.get_layer(meta["feature_layer"]).output,
-                 model.get_layer(meta["logits_layer"]).output],
+                [model.get_layer(bundle.gradcam_layer).output,
+                 model.get_layer(bundle.feature_layer).output,
+                 model.get_layer(bundle.logits_layer).output],
             )
         except ValueError as exc:
             raise BundleError(f"bundle {bundle.title}: layer named in metadata not found ({exc})") from None
         self._probe = probe
         self._inverse_temperature = tf.constant(1.0 / bundle.temperature, tf.float32)
-        kernel = linear_head_kernel(model, meta)
+        kernel = linear_head_kernel(model, bundle)
         self.gradcam_method = "closed form" if kernel is not None else "gradient"
         signature = [tf.TensorSpec((None, self.spec.size, self.spec.size, self.spec.channels), tf.float32)]
         if kernel is not None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from cxr_desktop.core.atomic import atomic_path
 from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.core.scoring import ScreeningRow
 
 DISCLAIMER = (
     "Decision support, not a diagnosis. This output was produced by a machine-learning model and must be"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cxr_desktop.core.atomic import write_bytes_atomic
 from cxr_desktop.core.privacy import installation_key, path_labeller
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.core.scoring import ScreeningRow
 
 
 def csv_columns(classes: list[str]) -> list[str]:

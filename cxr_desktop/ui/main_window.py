@@ -12,32 +12,32 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PyQt5.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt5.QtWidgets import (
-    QAction, QActionGroup, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
+    QAction, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
     QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from cxr_desktop.core import audit
-from cxr_desktop.core.atomic import write_bytes_atomic, write_png_atomic
-from cxr_desktop.core.bundle import BUNDLED_MODELS
+from cxr_desktop.core.atomic import write_png_atomic
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.radiograph import IMAGE_SUFFIXES
-from cxr_desktop.core.report_pdf import ImageReport, write_batch_summary, write_image_report
-from cxr_desktop.core.results_csv import render_csv
+from cxr_desktop.exports.report_pdf import ImageReport, write_image_report
 from cxr_desktop.ui import style
+from cxr_desktop.ui.batch_controller import BatchController
 from cxr_desktop.ui.batch_panel import BatchPanel
 from cxr_desktop.ui.dialogs import about_dialog, help_dialog
 from cxr_desktop.ui.heatmap_controls import HeatmapControls
+from cxr_desktop.ui.model_menu import ModelMenu
 from cxr_desktop.ui.qimage import Window, heatmap_rgba, rgba_to_qimage
 from cxr_desktop.core.decision import display_name
 from cxr_desktop.ui.result_panel import DISCLAIMER, ResultPanel
 from cxr_desktop.ui.settings import AppSettings
 from cxr_desktop.ui.viewer import RadiographView
-from cxr_desktop.ui.worker import BatchRow, ImageScore, ModelInfo, WorkerHost
+from cxr_desktop.ui.worker import ImageScore, ModelInfo, WorkerHost
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ IMAGE_FILTER = f"Images ({' '.join('*' + suffix for suffix in IMAGE_SUFFIXES)});
 #: The heat map is smooth (it comes from a 7 x 7 feature map), so it is rendered at most this large
 #: and scaled by the view; this keeps class/colormap changes instant on 3000 x 3000 images.
 OVERLAY_MAX_SIDE = 1024
-STEP_DELAY_MS = 120
 
 
 class Banner(QFrame):
@@ -105,15 +104,12 @@ class MainWindow(QMainWindow):
         self.refusal = ""
         self._image_id = 0
         self._model_id = 0
-        self._batch_id = 0
-        self._step_path: Path | None = None
         self.host = WorkerHost(self)
         self._build_widgets()
+        self.batches = BatchController(self)
         self._build_actions()
         self._connect_worker()
         self._restore_geometry()
-        self._step_timer = QTimer(self, singleShot=True, interval=STEP_DELAY_MS)
-        self._step_timer.timeout.connect(self._on_step_timer_timeout)
         self.load_model(self.model_name)
 
     # --- construction -----------------------------------------------------------------------------
@@ -160,13 +156,8 @@ class MainWindow(QMainWindow):
         self.viewer.window_changed.connect(self._on_viewer_window_changed)
         self.viewer.zoom_changed.connect(self._on_viewer_zoom_changed)
         self.heatmap.changed.connect(self._on_heatmap_changed)
-        self.batch.open_requested.connect(self._on_batch_open_requested)
-        self.batch.current_changed.connect(self._on_batch_current_changed)
-        self.batch.cancel_requested.connect(self.cancel_batch)
         self.batch.export_csv_requested.connect(self._on_export_csv_triggered)
         self.batch.export_pdf_requested.connect(self._on_export_summary_triggered)
-        self.batch.set_identifiers(self.settings.export_identifiers)
-        self.batch.identifiers_changed.connect(self._on_batch_identifiers_changed)
 
     def _action(self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
                 checkable: bool = False) -> QAction:
@@ -210,8 +201,6 @@ class MainWindow(QMainWindow):
         self.act_heatmap.setChecked(True)
         self.act_batch_panel = a("Show batch &table", self._on_batch_panel_toggled, "Ctrl+B",
                                  tip="Show or hide the folder results table", checkable=True)
-        self.act_model_folder = a("Open model &bundle folder…", self._on_model_folder_triggered, None, "model",
-                                  "Use any model bundle folder")
         self.act_help = a("&Keyboard shortcuts", self._on_help_triggered, QKeySequence.HelpContents, "keyboard")
         self.act_about = a("&About CXR Desktop and model card", self._on_about_triggered, None, "info")
 
@@ -231,23 +220,8 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.act_invert, self.act_reset_wl, self.act_heatmap])
         view_menu.addSeparator()
         view_menu.addAction(self.act_batch_panel)
-        model_menu = menu.addMenu("&Model")
-        self.model_group = QActionGroup(self)
-        self.model_actions: dict[str, QAction] = {}
-        for name in BUNDLED_MODELS:
-            action = QAction(name, self, checkable=True)
-            action.setData(name)
-            action.setStatusTip(f"Use the bundled model {name}")
-            self.model_group.addAction(action)
-            model_menu.addAction(action)
-            self.model_actions[name] = action
-        self.custom_model_action = QAction("", self, checkable=True)
-        self.custom_model_action.setVisible(False)
-        self.model_group.addAction(self.custom_model_action)
-        model_menu.addAction(self.custom_model_action)
-        self.model_group.triggered.connect(self._on_model_group_triggered)
-        model_menu.addSeparator()
-        model_menu.addAction(self.act_model_folder)
+        self.models = ModelMenu(menu.addMenu("&Model"), self, lambda: self.settings.last_folder)
+        self.models.model_chosen.connect(self._on_models_model_chosen)
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([self.act_help, self.act_about])
         file_menu.insertAction(self.act_quit, self.act_cancel)
@@ -268,7 +242,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         toolbar.addActions([self.act_help])
         self._refresh_recent_menu()
-        self._update_actions()
+        self.update_actions()
 
     def _connect_worker(self) -> None:
         worker = self.host.worker
@@ -277,9 +251,6 @@ class MainWindow(QMainWindow):
         worker.model_failed.connect(self._on_worker_model_failed)
         worker.image_scored.connect(self._on_worker_image_scored)
         worker.image_failed.connect(self._on_worker_image_failed)
-        worker.batch_started.connect(self._on_worker_batch_started)
-        worker.batch_rows_ready.connect(self._on_worker_batch_rows_ready)
-        worker.batch_finished.connect(self._on_worker_batch_finished)
         self.host.decoder.loaded.connect(self._on_decoder_loaded)
         self.host.decoder.failed.connect(self._on_decoder_failed)
 
@@ -296,8 +267,8 @@ class MainWindow(QMainWindow):
         self._model_id = self.host.load_model(model)
         self.status_model.setText(f"Loading model {Path(model).name}…")
         self.result_panel.set_model(None, f"loading {Path(model).name}…")
-        self._check_model_action(model)
-        self._update_actions()
+        self.models.check(model)
+        self.update_actions()
 
     def open_paths(self, paths: list[Path]) -> None:
         """One file opens in the viewer; a folder or several files are screened as a batch."""
@@ -318,49 +289,25 @@ class MainWindow(QMainWindow):
         self.status_view.setText(f"Opening {path.name}…")
 
     def screen(self, items: list[Path], root: Path | None) -> None:
-        """Screen files/folders; any batch already running is cancelled first (its rows are replaced)."""
-        if self.model_info is None and self.model_error:
-            self.banner.show_message("error", self.model_error)
-            return
-        self.host.cancel_batch()
-        classes = self.model_info.classes if self.model_info else []
-        self.batch.start(root or Path(items[0]).parent, classes)
-        self._batch_id = self.host.start_batch(list(items), root)
-        if root is not None:
-            self.settings.last_folder = str(root)
-        self.act_batch_panel.setChecked(True)
-        self._update_actions()
+        """Screen files/folders (see ``BatchController.start``)."""
+        self.batches.start(items, root)
 
     def cancel_batch(self) -> None:
-        if self.batch.running:
-            self.host.cancel_batch()
-            self.status_view.setText("Cancelling — finishing the images already in the model…")
+        self.batches.cancel()
 
     def export_csv(self, target: Path, identifiers: str | None = None) -> Path:
-        """The table as CSV with exactly the headless ``screen`` command's columns.
-
-        ``identifiers`` (default: the batch panel's choice, pseudonymise unless changed) decides what
-        the path column holds, as the CLI's ``--identifiers`` does.
-        """
-        mode = identifiers or self.batch.identifiers_mode
-        rows = self.batch.model.rows
-        write_bytes_atomic(target, render_csv(rows, self.batch.model.classes, identifiers=mode))
-        audit.record_export("csv", target, rows=len(rows), identifiers=mode, bundle=self._bundle(), source="gui")
-        self.status_view.setText(f"Saved {target}")
-        return target
-
-    def _bundle(self):
-        return self.model_info.bundle if self.model_info else None
+        return self.batches.export_csv(target, identifiers)
 
     def export_summary(self, target: Path) -> Path:
-        write_batch_summary(target, self.batch.model.rows, self.batch.model.classes,
-                            model_title=self.model_info.title if self.model_info else self.model_name,
-                            folder=self.batch.model.root, complete=not self.batch.running
-                            and self.batch.progress.value() >= self.batch.total)
-        audit.record_export("pdf-summary", target, rows=len(self.batch.model.rows), bundle=self._bundle(),
-                            source="gui")
-        self.status_view.setText(f"Saved {target}")
-        return target
+        return self.batches.export_summary(target)
+
+    @property
+    def custom_model_action(self) -> QAction:
+        return self.models.custom_action
+
+    def bundle(self):
+        """The loaded model's bundle (None while loading or after a failure), for the audit trail."""
+        return self.model_info.bundle if self.model_info else None
 
     def overlay_rgb(self, grey: np.ndarray | None = None) -> np.ndarray | None:
         """The displayed image (current window/level; ``grey`` when already rendered) blended with
@@ -377,7 +324,7 @@ class MainWindow(QMainWindow):
         if rgb is None:
             raise ValueError("no scored image to save")
         write_png_atomic(target, rgb)
-        audit.record_export("png", target, rows=1, bundle=self._bundle(), source="gui")
+        audit.record_export("png", target, rows=1, bundle=self.bundle(), source="gui")
         self.status_view.setText(f"Saved {target}")
         return target
 
@@ -400,7 +347,7 @@ class MainWindow(QMainWindow):
             warnings=self._warnings(), study=study,
         )
         write_image_report(target, report)
-        audit.record_export("pdf", target, rows=1, bundle=self._bundle(), source="gui")
+        audit.record_export("pdf", target, rows=1, bundle=self.bundle(), source="gui")
         self.status_view.setText(f"Saved {target}")
         return target
 
@@ -438,7 +385,7 @@ class MainWindow(QMainWindow):
         if self.radiograph is not None:
             self.result_panel.show_pending(f"Re-scoring with {info.title}…")
             self.host.score(self._image_id, self.radiograph)
-        self._update_actions()
+        self.update_actions()
         self.model_ready.emit(info)
 
     def _on_worker_model_failed(self, request_id: int, message: str) -> None:
@@ -448,7 +395,7 @@ class MainWindow(QMainWindow):
         self.result_panel.set_model(None, "not loaded")
         self.model_error = self.refusal = f"Model could not be loaded: {message}"
         self.banner.show_message("error", self.refusal)
-        self._update_actions()
+        self.update_actions()
         self.model_unavailable.emit(message)
 
     def _on_decoder_loaded(self, request_id: int, radiograph: Radiograph) -> None:
@@ -464,7 +411,7 @@ class MainWindow(QMainWindow):
         if self.model_info is None:
             self.result_panel.show_pending("Waiting for the model to finish loading…")
         self.host.score(request_id, radiograph)
-        self._update_actions()
+        self.update_actions()
         self.image_displayed.emit(radiograph)
 
     def _on_decoder_failed(self, request_id: int, message: str) -> None:
@@ -477,7 +424,7 @@ class MainWindow(QMainWindow):
         self.heatmap.setEnabled(False)
         self.banner.show_message("error", message)
         self.status_view.setText(message)
-        self._update_actions()
+        self.update_actions()
         self.image_refused.emit(message)
 
     def _on_worker_image_scored(self, request_id: int, result: ImageScore) -> None:
@@ -491,7 +438,7 @@ class MainWindow(QMainWindow):
         self.heatmap.setEnabled(True)
         self._update_overlay()
         self._show_warnings()
-        self._update_actions()
+        self.update_actions()
         self.result_displayed.emit(result)
 
     def _on_worker_image_failed(self, request_id: int, message: str) -> None:
@@ -499,28 +446,6 @@ class MainWindow(QMainWindow):
             return
         self.result_panel.show_failure(message)
         self.banner.show_message("error", message)
-
-    def _on_worker_batch_started(self, request_id: int, total: int) -> None:
-        if request_id == self._batch_id:
-            if self.model_info is not None and self.batch.model.classes != self.model_info.classes:
-                self.batch.set_classes(self.model_info.classes, self.batch.model.root)
-            self.batch.set_total(total)
-
-    def _on_worker_batch_rows_ready(self, request_id: int, rows: list[BatchRow]) -> None:
-        if request_id == self._batch_id:
-            first = not self.batch.model.items
-            self.batch.add_rows(rows)
-            if first and self.radiograph is None:
-                self.batch.select_first()
-
-    def _on_worker_batch_finished(self, request_id: int, cancelled: bool, seconds: float) -> None:
-        if request_id != self._batch_id:
-            return
-        self.batch.finish(cancelled, seconds)
-        self.status_view.setText("Batch cancelled; every row already scored is kept." if cancelled
-                                 else f"Batch done in {seconds:.1f} s.")
-        self._update_actions()
-        self.batch_completed.emit(cancelled)
 
     # --- heat map ---------------------------------------------------------------------------------
     def _cam(self) -> np.ndarray:
@@ -575,7 +500,7 @@ class MainWindow(QMainWindow):
             self.banner.hide()
 
     # --- menus and other user events --------------------------------------------------------------
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         scored = self.score is not None
         for action in (self.act_save_overlay, self.act_report, self.act_copy):
             action.setEnabled(scored)
@@ -583,17 +508,7 @@ class MainWindow(QMainWindow):
         self.act_export_csv.setEnabled(has_rows)
         self.act_export_summary.setEnabled(has_rows)
         self.act_cancel.setEnabled(self.batch.running)
-        for action in (*self.model_actions.values(), self.custom_model_action, self.act_model_folder):
-            action.setEnabled(not self.batch.running)
-
-    def _check_model_action(self, model: str) -> None:
-        action = self.model_actions.get(model)
-        if action is None:
-            self.custom_model_action.setText(f"Bundle: {Path(model).name}")
-            self.custom_model_action.setData(model)
-            self.custom_model_action.setVisible(True)
-            action = self.custom_model_action
-        action.setChecked(True)
+        self.models.set_enabled(not self.batch.running)
 
     def _refresh_recent_menu(self, recent: list[str] | None = None) -> None:
         self.recent_menu.clear()
@@ -656,9 +571,6 @@ class MainWindow(QMainWindow):
         self._run_export("Exporting the summary", self.export_summary,
                          self._ask_save("Export batch summary PDF", f"screening-{stamp}.pdf", "PDF (*.pdf)"))
 
-    def _on_batch_identifiers_changed(self, mode: str) -> None:
-        self.settings.export_identifiers = mode
-
     def _on_invert_triggered(self) -> None:
         self.viewer.toggle_invert()
 
@@ -668,33 +580,15 @@ class MainWindow(QMainWindow):
             self.main_split.setSizes([int(total * 0.5), total - int(total * 0.5)])
         self.batch.setVisible(checked)
 
-    def _on_model_group_triggered(self, action: QAction) -> None:
-        model = str(action.data())
+    def _on_models_model_chosen(self, model: str) -> None:
         if model != self.model_name or self.model_info is None:
             self.load_model(model)
-
-    def _on_model_folder_triggered(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a model bundle folder", self.settings.last_folder)
-        if folder:
-            self.load_model(folder)
 
     def _on_help_triggered(self) -> None:
         help_dialog(self, self.actions()).exec_()
 
     def _on_about_triggered(self) -> None:
         about_dialog(self, self.model_info.bundle if self.model_info else None).exec_()
-
-    def _on_batch_open_requested(self, path: Path) -> None:
-        self._step_timer.stop()
-        self.open_image(path)
-
-    def _on_batch_current_changed(self, path: Path) -> None:
-        self._step_path = path
-        self._step_timer.start()
-
-    def _on_step_timer_timeout(self) -> None:
-        if self._step_path is not None and (self.radiograph is None or self.radiograph.path != self._step_path):
-            self.open_image(self._step_path)
 
     def _on_viewer_window_changed(self, window: Window) -> None:
         invert = " · inverted" if window.invert else ""
@@ -716,7 +610,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         """Cancel any batch, stop the worker thread and wait for it, then save settings."""
-        self._step_timer.stop()
+        self.batches.stop_stepping()
         self.host.shutdown()
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()

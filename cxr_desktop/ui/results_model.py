@@ -12,7 +12,7 @@ from pathlib import Path
 from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
 from PyQt5.QtGui import QBrush, QPixmap
 
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.core.scoring import ScreeningRow
 from cxr_desktop.ui import style
 from cxr_desktop.ui.qimage import grey_to_qimage
 from cxr_desktop.core.decision import display_name

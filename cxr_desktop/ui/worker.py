@@ -18,19 +18,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 from PyQt5.QtCore import QObject, QRunnable, QThread, QThreadPool, pyqtSignal, pyqtSlot
 
-from cxr_desktop.core import audit, decision
+from cxr_desktop.core import audit
 from cxr_desktop.core.bundle import ModelBundle, load_bundle
 from cxr_desktop.core.errors import CxrError
-from cxr_desktop.core.preprocessing import preprocess
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.radiograph import load_radiograph
-from cxr_desktop.core.ood import OodGate
-from cxr_desktop.core.screening import ScreeningRow, bundle_gate, find_images, gate_verdict, screen
+from cxr_desktop.core.scoring import Gate, ScreeningRow, bundle_gate, score
+from cxr_desktop.core.screening import find_images, screen
 from cxr_desktop.ui.qimage import thumbnail
 
 log = logging.getLogger(__name__)
@@ -58,24 +58,60 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class ImageScore:
-    """The scored single image: calibrated probabilities, the decision and every class's Grad-CAM map."""
+    """The scored single image as the window shows it: the scoring row plus what the view needs.
 
-    path: Path
-    classes: list[str]
-    probabilities: np.ndarray
-    prediction: str
-    flagged: list[str]
-    risk: float
-    cams: np.ndarray
-    warnings: tuple[str, ...]
+    Everything about the image (probabilities, decision, heat-maps, warnings) is the row made by
+    ``core.scoring``, the same row the CLI writes to its CSV and the audit trail records.
+    """
+
+    row: ScreeningRow
     model_title: str
-    thresholds: dict[str, float]
+    thresholds: Mapping[str, float]
     seconds: float
-    out_of_distribution: bool = False
-    ood_score: float = float("nan")
+
+    @property
+    def path(self) -> Path:
+        return self.row.path
+
+    @property
+    def classes(self) -> list[str]:
+        return self.row.classes
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return np.array([self.row.probabilities[name] for name in self.classes], dtype=np.float32)
+
+    @property
+    def prediction(self) -> str:
+        return self.row.prediction
+
+    @property
+    def flagged(self) -> list[str]:
+        return self.row.flagged
+
+    @property
+    def risk(self) -> float:
+        return self.row.risk
+
+    @property
+    def cams(self) -> np.ndarray:
+        """Every class's heat-map (single images are always scored with them)."""
+        return np.stack([self.row.cam(name) for name in self.classes])
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.row.warnings
+
+    @property
+    def out_of_distribution(self) -> bool:
+        return self.row.out_of_distribution
+
+    @property
+    def ood_score(self) -> float:
+        return self.row.ood_score
 
     def probability(self, name: str) -> float:
-        return float(self.probabilities[self.classes.index(name)])
+        return self.row.probability(name)
 
 
 @dataclass(frozen=True)
@@ -86,53 +122,12 @@ class BatchRow:
     thumbnail: np.ndarray | None
 
 
-def score_radiograph(engine, radiograph: Radiograph, gate: OodGate | None = None, gate_note: str = "") -> ImageScore:
-    """Score one radiograph with Grad-CAM for every class; the decision follows ``core.decision``.
-
-    The bundle's out-of-distribution gate runs on the same forward pass's features; its warning
-    comes first, as in the screening CSV.
-    """
+def score_radiograph(engine, radiograph: Radiograph, gate: Gate) -> ImageScore:
+    """Score one radiograph through ``core.scoring`` with every class's heat-map."""
     started = time.perf_counter()
     bundle = engine.bundle
-    thresholds = bundle.thresholds
-    image = preprocess(radiograph.pixels, engine.spec)
-    scores = engine.explain(image[None])
-    probabilities = scores.probabilities[0]
-    classes = list(engine.classes)
-    warnings = list(radiograph.warnings)
-    ood_score, outlier = float("nan"), False
-    if gate is not None:
-        ood_score, outlier, warning = gate_verdict(gate, scores.features[0], image)
-        if outlier:
-            warnings.insert(0, warning)
-    elif gate_note:
-        warnings.insert(0, gate_note)
-    return ImageScore(
-        path=radiograph.path,
-        classes=classes,
-        probabilities=probabilities,
-        prediction=decision.predict_label(probabilities, classes, thresholds),
-        flagged=decision.flagged(probabilities, classes, thresholds),
-        risk=decision.risk(probabilities, classes),
-        cams=scores.cams[0],
-        warnings=tuple(warnings),
-        model_title=bundle.title,
-        thresholds=thresholds,
-        seconds=time.perf_counter() - started,
-        out_of_distribution=outlier,
-        ood_score=ood_score,
-    )
-
-
-def audit_row(radiograph: Radiograph, result: ImageScore) -> ScreeningRow:
-    """The single-image result in the shape the audit trail records for every scored image."""
-    return ScreeningRow(
-        path=radiograph.path, status="ok", prediction=result.prediction,
-        probabilities={name: result.probability(name) for name in result.classes}, risk=result.risk,
-        flagged=list(result.flagged), message="; ".join((*result.warnings, *radiograph.notes)),
-        sha256=radiograph.sha256, radiograph=radiograph, ood_score=result.ood_score,
-        out_of_distribution=result.out_of_distribution,
-    )
+    (row,) = score([radiograph], engine, gate, thresholds=bundle.thresholds, explain=True)
+    return ImageScore(row, bundle.title, bundle.thresholds, time.perf_counter() - started)
 
 
 def to_batch_row(row: ScreeningRow) -> BatchRow:
@@ -155,8 +150,7 @@ class EngineWorker(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.engine = None
-        self.gate: OodGate | None = None
-        self.gate_note = ""
+        self.gate = Gate()
         self.cancelled_up_to = 0
         self.latest_load_id = 0
         self._lock = threading.Lock()
@@ -196,14 +190,14 @@ class EngineWorker(QObject):
             self.model_failed.emit(request_id, f"model '{model}' could not be loaded ({type(exc).__name__})")
             return
         self.engine = engine
-        self.gate, self.gate_note = bundle_gate(engine)
+        self.gate = bundle_gate(bundle)
         self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description))
         self._serve_pending_score()
 
     def _drop_model(self) -> None:
         """After a failed load nothing is scored with the previous model: the window says no model
         is loaded, so a batch or image asked for now must not quietly use the old one."""
-        self.engine, self.gate, self.gate_note = None, None, ""
+        self.engine, self.gate = None, Gate()
 
     @pyqtSlot()
     def _on_host_score_requested(self) -> None:
@@ -217,7 +211,7 @@ class EngineWorker(QObject):
             return
         request_id, radiograph = pending
         try:
-            result = score_radiograph(self.engine, radiograph, self.gate, self.gate_note)
+            result = score_radiograph(self.engine, radiograph, self.gate)
         except CxrError as exc:
             self.image_failed.emit(request_id, str(exc))
             return
@@ -226,7 +220,7 @@ class EngineWorker(QObject):
             self.image_failed.emit(request_id, f"{radiograph.path.name}: could not be scored ({type(exc).__name__})")
             return
         self.image_scored.emit(request_id, result)
-        audit.record_scored(audit_row(radiograph, result), self.engine.bundle, source="gui")
+        audit.record_scored(result.row, self.engine.bundle, source="gui")
 
     @pyqtSlot(int, list, str)
     def _on_host_batch_requested(self, request_id: int, items: list, root: str) -> None:

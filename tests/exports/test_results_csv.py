@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
-from cxr_desktop.core.results_csv import ResultsCsv, csv_columns, render_csv
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.exports.results_csv import ResultsCsv, csv_columns, render_csv
+from cxr_desktop.core.scoring import ScreeningRow
 
 CLASSES = ["covid", "pneumonia", "normal"]
 

@@ -15,7 +15,7 @@ from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication
 
 from cxr_desktop.core import audit
-from cxr_desktop.core.results_csv import csv_columns
+from cxr_desktop.exports.results_csv import csv_columns
 from tests.gui.helpers import assert_valid_pdf, link_folder, png_size, read_csv, real_images, write_dicom
 
 SCORE_TIMEOUT_MS = 60_000

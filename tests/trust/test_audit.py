@@ -13,7 +13,7 @@ import pytest
 from cxr_desktop.core import audit
 from cxr_desktop.core.image import DicomInfo
 from cxr_desktop.core.radiograph import load_radiograph
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.core.scoring import ScreeningRow
 
 
 @pytest.fixture()

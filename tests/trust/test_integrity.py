@@ -37,13 +37,87 @@ def test_one_flipped_byte_in_the_weights_is_refused(bundle_copy):
     assert "refusing to load" in caught.value.reason
 
 
-def test_metadata_hash_mismatch_is_refused(bundle_copy):
-    meta_path = bundle_copy / "metadata.json"
+def _edit_metadata(folder: Path, edit) -> None:
+    meta_path = folder / "metadata.json"
     metadata = json.loads(meta_path.read_text())
-    metadata["model_sha256"] = "0" * 64
+    edit(metadata)
     meta_path.write_text(json.dumps(metadata))
-    with pytest.raises(BundleError, match="does not match the sha256"):
+
+
+def test_recorded_weights_hash_mismatch_is_refused(bundle_copy):
+    _edit_metadata(bundle_copy, lambda m: m["integrity"]["files"].update({MODEL_FILE: "0" * 64}))
+    with pytest.raises(BundleError, match="model.keras does not match the sha256"):
         load_bundle(bundle_copy)
+
+
+def test_an_edited_threshold_is_refused(bundle_copy):
+    _edit_metadata(bundle_copy, lambda m: m["thresholds"].update(covid=0.9))
+    with pytest.raises(BundleError, match="'thresholds' in metadata.json was changed after the bundle was written"):
+        load_bundle(bundle_copy)
+
+
+def test_a_missing_class_threshold_is_refused(bundle_copy):
+    _edit_metadata(bundle_copy, lambda m: m["thresholds"].pop("pneumonia"))
+    with pytest.raises(BundleError, match="'thresholds' has no threshold for class 'pneumonia'"):
+        load_bundle(bundle_copy)
+
+
+def test_the_writer_refuses_a_missing_class_threshold_too(tiny_bundle, tmp_path):
+    from cxr_desktop.core.bundle import write_metadata
+
+    folder = tmp_path / "copy"
+    shutil.copytree(tiny_bundle.folder, folder)
+    metadata = dict(tiny_bundle.metadata, thresholds={"covid": 0.2, "normal": 0.5})
+    with pytest.raises(BundleError, match="no threshold for class 'pneumonia'"):
+        write_metadata(folder, metadata)
+
+
+def test_a_removed_ood_entry_is_refused(tiny_bundle, tiny_engine, tmp_path):
+    import numpy as np
+
+    from trainer.ood_fit import fit_gate, store_gate
+
+    folder = tmp_path / "gated"
+    shutil.copytree(tiny_bundle.folder, folder)
+    features = tiny_engine.score(np.zeros((1, 64, 64, 3), np.float32)).features.shape[1]
+    gate = fit_gate(np.random.default_rng(0).normal(size=(200, features)), 8)
+    store_gate(load_bundle(folder), gate, {"method": "ppca-mahalanobis", "file": "ood.npz", "threshold": 5.0})
+    assert load_bundle(folder).ood is not None
+    _edit_metadata(folder, lambda m: m.pop("ood"))
+    with pytest.raises(BundleError, match="'ood' was removed from metadata.json after the bundle was written"):
+        load_bundle(folder)
+
+
+def test_an_unknown_added_field_is_refused(bundle_copy):
+    _edit_metadata(bundle_copy, lambda m: m.update(note="edited by hand"))
+    with pytest.raises(BundleError, match="'note' was added"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("thresholds", {"covid": 2, "pneumonia": 0.5, "normal": 0.5}, "'thresholds' for class 'covid' must be a number"),
+    ("calibration", {}, "'calibration' must give a positive 'temperature'"),
+    ("classes", ["covid"], "'classes' must list at least two"),
+    ("schema", "cxr-desktop-bundle/1", "'schema' is 'cxr-desktop-bundle/1'"),
+])
+def test_invalid_fields_are_refused_naming_the_field(tiny_bundle, field, value, message):
+    from cxr_desktop.core.bundle import parse_bundle
+
+    with pytest.raises(BundleError, match=message):
+        parse_bundle(dict(tiny_bundle.metadata, **{field: value}), tiny_bundle.folder)
+
+
+def test_the_bundle_description_is_typed_and_frozen(tiny_bundle):
+    import dataclasses
+
+    assert tiny_bundle.classes == ["covid", "pneumonia", "normal"]
+    assert dict(tiny_bundle.thresholds) == {"covid": 0.5, "pneumonia": 0.5, "normal": 0.5}
+    assert tiny_bundle.temperature == 1.0 and tiny_bundle.ood is None
+    assert set(tiny_bundle.files) == {MODEL_FILE}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tiny_bundle.name = "other"
+    with pytest.raises(TypeError):
+        tiny_bundle.thresholds["covid"] = 0.1
 
 
 def test_untouched_copy_loads(bundle_copy):
@@ -64,8 +138,7 @@ def test_bundle_with_a_lambda_layer_is_refused_by_safe_mode(tiny_bundle, tmp_pat
     logits = keras.layers.Dense(3, name="logits")(x)
     outputs = keras.layers.Activation("softmax", name="probabilities")(logits)
     model = keras.Model(inputs, outputs)
-    metadata = {k: v for k, v in tiny_bundle.metadata.items() if k not in {"model_sha256", "schema", "model_file"}}
-    bundle = write_bundle(tmp_path / "lambda", model, dict(metadata, gradcam_layer="last_conv"))
+    bundle = write_bundle(tmp_path / "lambda", model, dict(tiny_bundle.metadata, gradcam_layer="last_conv"))
     with pytest.raises(BundleError) as caught:
         Engine(bundle, warm_up=False)
     assert "cannot be loaded" in caught.value.reason
@@ -99,12 +172,13 @@ def test_every_numpy_load_refuses_pickles():
 
 
 def test_tampered_ood_gate_is_reported_not_trusted(tiny_bundle, tiny_engine, tmp_path, sample_images):
-    """A gate file that does not match its metadata hash is refused, and screening says so per row."""
+    """A gate file that does not match its hash refuses the bundle; a gate that still cannot be used
+    (checked by the gate reader itself) becomes a note on every row, never a crash."""
     import numpy as np
 
     from cxr_desktop.core.bundle import load_bundle as reload
     from cxr_desktop.core.ood import load_gate
-    from cxr_desktop.core.screening import bundle_gate
+    from cxr_desktop.core.scoring import bundle_gate
     from trainer.ood_fit import fit_gate, store_gate
 
     folder = tmp_path / "gated"
@@ -116,11 +190,10 @@ def test_tampered_ood_gate_is_reported_not_trusted(tiny_bundle, tiny_engine, tmp
     assert load_gate(reload(folder)) is not None
     with open(folder / "ood.npz", "ab") as handle:
         handle.write(b"\0")
+    with pytest.raises(BundleError, match="ood.npz does not match the sha256"):
+        reload(folder)
+    unverified = reload(folder, verify_hash=False)
     with pytest.raises(BundleError, match="does not match the sha256"):
-        load_gate(reload(folder))
-
-    class Tampered:
-        bundle = reload(folder)
-
-    gate, note = bundle_gate(Tampered())
-    assert gate is None and "out-of-distribution check unavailable" in note
+        load_gate(unverified)
+    found = bundle_gate(unverified)
+    assert found.gate is None and "out-of-distribution check unavailable" in found.note

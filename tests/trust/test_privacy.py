@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cxr_desktop.core import privacy
-from cxr_desktop.core.results_csv import csv_columns, render_csv
-from cxr_desktop.core.screening import ScreeningRow
+from cxr_desktop.exports.results_csv import csv_columns, render_csv
+from cxr_desktop.core.scoring import ScreeningRow
 
 CLASSES = ["covid", "pneumonia", "normal"]
 

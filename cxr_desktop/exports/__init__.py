@@ -1,0 +1,1 @@
+"""Writers of results: they take scored rows (``core.scoring.ScreeningRow``), never an engine."""

@@ -1,0 +1,1 @@
+"""The PyQt5 application: the only package that imports Qt (import-linter contracts in pyproject.toml)."""
