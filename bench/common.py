@@ -28,9 +28,12 @@ CLASSES3 = ["covid", "pneumonia", "normal"]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None,
-                        help=f"bundle name or folder (default: {REAL_MODEL} if present, else a random-weight"
-                             " DenseNet121 stand-in with the same architecture, hence the same speed)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help=f"bundle name or folder (default: {REAL_MODEL} if present, else a random-weight"
+        " DenseNet121 stand-in with the same architecture, hence the same speed)",
+    )
     parser.add_argument("--quick", action="store_true", help="a short smoke run (fewer images and repeats)")
 
 
@@ -95,7 +98,7 @@ def real_images(count: int, *, cycle: bool = False) -> list[Path]:
     root = default_data_dir()
     by_class = [sorted((root / label).glob("*.jpg")) for label in CLASSES3]
     interleaved = [p for group in zip(*by_class) for p in group]
-    interleaved += [p for group in by_class for p in group[min(map(len, by_class)):]]
+    interleaved += [p for group in by_class for p in group[min(map(len, by_class)) :]]
     if not interleaved:
         raise SystemExit(f"no real images found under {root}; set CXR_DATA_DIR")
     if cycle:
@@ -116,8 +119,10 @@ def machine() -> str:
     from cxr_desktop.engine.device import cpu_has_bf16, usable_cores
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{model or platform.processor()} | {usable_cores()} usable cores | avx512_bf16={cpu_has_bf16()}"
-            f" | load average {load:.2f} | Python {platform.python_version()}")
+    return (
+        f"{model or platform.processor()} | {usable_cores()} usable cores | avx512_bf16={cpu_has_bf16()}"
+        f" | load average {load:.2f} | Python {platform.python_version()}"
+    )
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:

@@ -78,8 +78,10 @@ def tflite_variant(bundle, quantize: bool):
     model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)
     spec = bundle.preprocessing
     batch = 16
-    fn = tf.function(lambda x: model(x, training=False),
-                     input_signature=[tf.TensorSpec((batch, spec.size, spec.size, spec.channels), tf.float32)])
+    fn = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec((batch, spec.size, spec.size, spec.channels), tf.float32)],
+    )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
     if quantize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -90,10 +92,10 @@ def tflite_variant(bundle, quantize: bool):
 
     def run(images):
         padded = np.zeros((batch, *images.shape[1:]), np.float32)
-        padded[:len(images)] = images
+        padded[: len(images)] = images
         interpreter.set_tensor(source, padded)
         interpreter.invoke()
-        return interpreter.get_tensor(target)[:len(images)].copy(), None
+        return interpreter.get_tensor(target)[: len(images)].copy(), None
 
     return run
 
@@ -131,7 +133,7 @@ def run_variants(bundle, names: list[str], images: int, rounds: int, batch_size:
 
     spec = bundle.preprocessing
     tensors = np.stack([preprocess(load_radiograph(p).pixels, spec) for p in real_images(images)])
-    batches = [tensors[i:i + batch_size] for i in range(0, len(tensors), batch_size)]
+    batches = [tensors[i : i + batch_size] for i in range(0, len(tensors), batch_size)]
     builders = {
         "keras-fp32": lambda: keras_variant(bundle, "float32", False),
         "keras-fp32-xla": lambda: keras_variant(bundle, "float32", True),
@@ -166,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=160)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--variants", default="keras-fp32,keras-fp32-xla,keras-bf16,keras-bf16-rewrites,"
-                                              "keras-bf16-xla,tflite-fp32,tflite-dynint8")
+    parser.add_argument(
+        "--variants",
+        default="keras-fp32,keras-fp32-xla,keras-bf16,keras-bf16-rewrites,keras-bf16-xla,tflite-fp32,tflite-dynint8",
+    )
     parser.add_argument("--threads", action="store_true", help="also time keras-fp32/bf16 per thread setting")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -187,15 +191,39 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.images} real cxr3 images, batch {args.batch_size}, medians of {args.rounds} interleaved rounds\n")
     rows = run_variants(bundle, args.variants.split(","), args.images, args.rounds, args.batch_size)
     base = next((r["rate"] for r in rows if r["variant"] == "keras-fp32"), float("nan"))
-    print(table([(r["variant"], f"{r['rate']:.1f}", f"{r['rate'] / base:.2f}x", f"{r['cpu_ms']:.1f}",
-                  f"{r['max_diff']:.4f}", f"{r['feature_diff']:.4f}") for r in rows],
-                ("variant", "img/s", "vs fp32", "CPU ms/img", "max |dp| vs fp32", "max rel |dfeature|")))
+    print(
+        table(
+            [
+                (
+                    r["variant"],
+                    f"{r['rate']:.1f}",
+                    f"{r['rate'] / base:.2f}x",
+                    f"{r['cpu_ms']:.1f}",
+                    f"{r['max_diff']:.4f}",
+                    f"{r['feature_diff']:.4f}",
+                )
+                for r in rows
+            ],
+            ("variant", "img/s", "vs fp32", "CPU ms/img", "max |dp| vs fp32", "max rel |dfeature|"),
+        )
+    )
     if args.threads:
         print("\nthread pools and oneDNN settings (child processes, one after another):")
         lines = []
         for setting, env in THREAD_SETTINGS.items():
-            child = [sys.executable, __file__, "--child", "--model", str(bundle.folder), "--images",
-                     str(args.images), "--rounds", str(args.rounds), "--variants", "keras-fp32,keras-bf16"]
+            child = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--model",
+                str(bundle.folder),
+                "--images",
+                str(args.images),
+                "--rounds",
+                str(args.rounds),
+                "--variants",
+                "keras-fp32,keras-bf16",
+            ]
             done = subprocess.run(child, env={**os.environ, **env}, capture_output=True, text=True, check=True)
             for r in json.loads(done.stdout.strip().splitlines()[-1]):
                 lines.append((setting, r["variant"], f"{r['rate']:.1f}", f"{r['cpu_ms']:.1f}", f"{r['max_diff']:.4f}"))

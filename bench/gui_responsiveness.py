@@ -109,7 +109,10 @@ def cold_start(model: str, scratch: Path) -> tuple[float, float]:
     launched = time.time()
     output = subprocess.run(
         [sys.executable, __file__, "--cold-start-child", model, str(scratch / "cold.ini")],
-        check=True, capture_output=True, text=True, env=dict(os.environ),
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
     ).stdout
     stamps = dict(line.split() for line in output.splitlines() if line.startswith(("visible", "ready")))
     return float(stamps["visible"]) - launched, float(stamps["ready"]) - launched
@@ -153,12 +156,12 @@ def main() -> int:
         for path in samples:
             opened = time.perf_counter()
             window.open_paths([path])
-            result, = wait_for(window.result_displayed, 60)
+            (result,) = wait_for(window.result_displayed, 60)
             compute.append(result.seconds * 1000.0)
             window.repaint()
             app.processEvents()
             latencies.append((time.perf_counter() - opened) * 1000.0)
-    warm = latencies[len(samples):] or latencies
+    warm = latencies[len(samples) :] or latencies
 
     import cv2
     import numpy as np
@@ -183,7 +186,7 @@ def main() -> int:
     monitor.start()
     batch_started = time.perf_counter()
     window.open_paths([folder])
-    cancelled, = wait_for(window.batch_completed, 1800)
+    (cancelled,) = wait_for(window.batch_completed, 1800)
     batch_s = time.perf_counter() - batch_started
     monitor.stop()
     longest, p99 = monitor.stalls()
@@ -192,20 +195,28 @@ def main() -> int:
 
     print(f"machine: {machine()}")
     print(f"bundle: {bundle.title} ({bundle.folder}); device: {window.model_info.device if window.model_info else '?'}")
-    print(table([
-        ("cold start: new process -> window visible", f"{visible_s * 1000:.0f} ms", "<= 1500 ms"),
-        ("cold start: new process -> model ready", f"{ready_s:.2f} s", "<= 6 s"),
-        ("open -> probabilities + heat map (warm, median)", f"{statistics.median(warm):.0f} ms", "<= 100 ms"),
-        ("open -> probabilities + heat map (warm, worst)", f"{max(warm):.0f} ms", ""),
-        ("  of which preprocess + inference + Grad-CAM (median)", f"{statistics.median(compute):.0f} ms", ""),
-        ("window/level redraw 3000x3000 (median)", f"{statistics.median(wl_times):.1f} ms", ""),
-        (f"batch of {rows} images{' (cancelled)' if cancelled else ''}",
-         f"{batch_s:.1f} s = {rows / batch_s:.1f} img/s", ""),
-        ("longest event-loop stall during the batch", f"{longest:.1f} ms", "<= 30 ms"),
-        ("99th percentile stall during the batch", f"{p99:.1f} ms", ""),
-        ("same, idle window (machine noise baseline)", f"{idle_longest:.1f} ms (p99 {idle_p99:.1f})", ""),
-        ("timer ticks observed during the batch", str(len(monitor.gaps)), ""),
-    ], ("measure", "value", "target")))
+    print(
+        table(
+            [
+                ("cold start: new process -> window visible", f"{visible_s * 1000:.0f} ms", "<= 1500 ms"),
+                ("cold start: new process -> model ready", f"{ready_s:.2f} s", "<= 6 s"),
+                ("open -> probabilities + heat map (warm, median)", f"{statistics.median(warm):.0f} ms", "<= 100 ms"),
+                ("open -> probabilities + heat map (warm, worst)", f"{max(warm):.0f} ms", ""),
+                ("  of which preprocess + inference + Grad-CAM (median)", f"{statistics.median(compute):.0f} ms", ""),
+                ("window/level redraw 3000x3000 (median)", f"{statistics.median(wl_times):.1f} ms", ""),
+                (
+                    f"batch of {rows} images{' (cancelled)' if cancelled else ''}",
+                    f"{batch_s:.1f} s = {rows / batch_s:.1f} img/s",
+                    "",
+                ),
+                ("longest event-loop stall during the batch", f"{longest:.1f} ms", "<= 30 ms"),
+                ("99th percentile stall during the batch", f"{p99:.1f} ms", ""),
+                ("same, idle window (machine noise baseline)", f"{idle_longest:.1f} ms (p99 {idle_p99:.1f})", ""),
+                ("timer ticks observed during the batch", str(len(monitor.gaps)), ""),
+            ],
+            ("measure", "value", "target"),
+        )
+    )
     return 0 if np.isfinite(longest) else 1
 
 

@@ -57,8 +57,19 @@ def run(bundle, count: int, checkpoints: list[int]) -> list[tuple[int, float, fl
         folder.mkdir()
         link_folder(folder, count)
         samples.append((0, *memory_mb()))
-        code = cli.main(["screen", str(folder), "--model", str(bundle.folder), "--csv", str(Path(tmp) / "out.csv"),
-                         "--quiet", "--identifiers", "keep"])
+        code = cli.main(
+            [
+                "screen",
+                str(folder),
+                "--model",
+                str(bundle.folder),
+                "--csv",
+                str(Path(tmp) / "out.csv"),
+                "--quiet",
+                "--identifiers",
+                "keep",
+            ]
+        )
         if code != 0:
             raise SystemExit(f"screening failed with exit code {code}")
     return samples
@@ -79,15 +90,21 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine: {machine()}")
     print(f"bundle: {bundle.title}; {args.images} real cxr3 images (cycled) through `cxr-desktop screen`\n")
-    print(table([(str(n), f"{rss:.0f}", f"{peak:.0f}") for n, rss, peak in samples],
-                ("images screened", "RSS MB", "peak RSS MB")))
+    print(
+        table(
+            [(str(n), f"{rss:.0f}", f"{peak:.0f}") for n, rss, peak in samples],
+            ("images screened", "RSS MB", "peak RSS MB"),
+        )
+    )
     by_count = {n: (rss, peak) for n, rss, peak in samples}
     early, late = by_count[args.first], by_count[args.images]
     growth = late[0] - early[0]
     per_1000 = 1000 * growth / max(args.images - args.first, 1)
     print(f"\npeak RSS {late[1]:.0f} MB (target <= {LIMIT_MB}): {'PASS' if late[1] <= LIMIT_MB else 'FAIL'}")
-    print(f"RSS growth {args.first} -> {args.images} images: {growth:+.0f} MB ({per_1000:+.1f} MB per 1,000 images)"
-          f": {'flat' if abs(per_1000) <= 5 else 'GROWING'}")
+    print(
+        f"RSS growth {args.first} -> {args.images} images: {growth:+.0f} MB ({per_1000:+.1f} MB per 1,000 images)"
+        f": {'flat' if abs(per_1000) <= 5 else 'GROWING'}"
+    )
     return 0
 
 

@@ -72,7 +72,7 @@ def raw_forward(engine, tensors, batch_size: int, into: list[Measure]) -> None:
     """The traced score function alone, batches already decoded and stacked."""
     import numpy as np
 
-    batches = [np.stack(tensors[i:i + batch_size]) for i in range(0, len(tensors), batch_size)]
+    batches = [np.stack(tensors[i : i + batch_size]) for i in range(0, len(tensors), batch_size)]
     with measured(len(tensors), into):
         for batch in batches:
             engine.score(batch)
@@ -86,8 +86,9 @@ def pipeline(engine, paths: list[Path], batch_size: int, workers: int, into: lis
     with tempfile.TemporaryDirectory() as folder:
         results = ResultsCsv(Path(folder) / "results.csv", engine.classes)
         with measured(len(paths), into):
-            for row in screen(paths, engine, thresholds=engine.bundle.thresholds, batch_size=batch_size,
-                              workers=workers):
+            for row in screen(
+                paths, engine, thresholds=engine.bundle.thresholds, batch_size=batch_size, workers=workers
+            ):
                 results.add(row)
                 if not row.ok:
                     raise SystemExit(f"an image failed: {row.path}: {row.message}")
@@ -102,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     parser.add_argument("--images", type=int, default=300)
-    parser.add_argument("--seed-images", type=int, default=90, help="images through the slow seeds' loop, split over the rounds")
+    parser.add_argument(
+        "--seed-images", type=int, default=90, help="images through the slow seeds' loop, split over the rounds"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="decode threads of the screening pipeline")
     parser.add_argument("--rounds", type=int, default=3, help="(a), (b) and (c) alternate this many times; medians")
@@ -124,37 +127,60 @@ def main(argv: list[str] | None = None) -> int:
     tensors = [preprocess(load_radiograph(p).pixels, engine.spec) for p in paths]
 
     seeds_model.predict(tensors[0][None], verbose=0)
-    raw_forward(engine, tensors[:args.batch_size], args.batch_size, [])
+    raw_forward(engine, tensors[: args.batch_size], args.batch_size, [])
     seeds_runs: list[Measure] = []
     forward: list[Measure] = []
     screened: list[Measure] = []
     per_round = max(1, args.seed_images // args.rounds)
     for round_index in range(args.rounds):
-        seeds_loop(paths[round_index * per_round:(round_index + 1) * per_round], seeds_model, engine.spec, seeds_runs)
+        seeds_loop(paths[round_index * per_round : (round_index + 1) * per_round], seeds_model, engine.spec, seeds_runs)
         raw_forward(engine, tensors, args.batch_size, forward)
         pipeline(engine, paths, args.batch_size, args.workers, screened)
     a, b, c = median(seeds_runs), median(forward), median(screened)
 
     print(f"machine: {machine()}")
     print(f"bundle: {bundle.title} ({bundle.folder}); engine on {engine.device_description}")
-    print(f"{len(paths)} real cxr3 images ({args.seed_images} through the seeds' loop), batch {args.batch_size},"
-          f" {args.workers} decode threads, medians of {args.rounds} alternating rounds\n")
-    def line(name: str, chosen: Measure, runs: list[Measure]) -> tuple[str, ...]:
-        return (name, f"{chosen.rate:.1f}", f"{chosen.cpu_ms:.1f}", f"{chosen.cores:.2f}",
-                " ".join(f"{m.rate:.1f}" for m in runs))
+    print(
+        f"{len(paths)} real cxr3 images ({args.seed_images} through the seeds' loop), batch {args.batch_size},"
+        f" {args.workers} decode threads, medians of {args.rounds} alternating rounds\n"
+    )
 
-    print(table([
-        line("(a) seeds: one image at a time, model.predict (fp32)", a, seeds_runs),
-        line("(b) raw batched forward, traced fn, pre-decoded", b, forward),
-        line("(c) screen() end to end, as the CLI runs it", c, screened),
-    ], ("variant", "img/s", "CPU ms/img", "cores busy", "img/s per round")))
+    def line(name: str, chosen: Measure, runs: list[Measure]) -> tuple[str, ...]:
+        return (
+            name,
+            f"{chosen.rate:.1f}",
+            f"{chosen.cpu_ms:.1f}",
+            f"{chosen.cores:.2f}",
+            " ".join(f"{m.rate:.1f}" for m in runs),
+        )
+
+    print(
+        table(
+            [
+                line("(a) seeds: one image at a time, model.predict (fp32)", a, seeds_runs),
+                line("(b) raw batched forward, traced fn, pre-decoded", b, forward),
+                line("(c) screen() end to end, as the CLI runs it", c, screened),
+            ],
+            ("variant", "img/s", "CPU ms/img", "cores busy", "img/s per round"),
+        )
+    )
     print()
     cpu_share = b.cpu_ms / c.cpu_ms
-    print(table([
-        ("(c)/(a) speed-up over the seeds", f"{c.rate / a.rate:.2f}x", ">= 4x", _verdict(c.rate / a.rate >= 4)),
-        ("(c)/(b) share of raw forward", f"{100 * c.rate / b.rate:.1f}%", ">= 90%", _verdict(c.rate / b.rate >= 0.9)),
-        ("CPU ms (b)/(c): forward's share of the pipeline's CPU time", f"{100 * cpu_share:.1f}%", "", ""),
-    ], ("ratio", "value", "target", "")))
+    print(
+        table(
+            [
+                ("(c)/(a) speed-up over the seeds", f"{c.rate / a.rate:.2f}x", ">= 4x", _verdict(c.rate / a.rate >= 4)),
+                (
+                    "(c)/(b) share of raw forward",
+                    f"{100 * c.rate / b.rate:.1f}%",
+                    ">= 90%",
+                    _verdict(c.rate / b.rate >= 0.9),
+                ),
+                ("CPU ms (b)/(c): forward's share of the pipeline's CPU time", f"{100 * cpu_share:.1f}%", "", ""),
+            ],
+            ("ratio", "value", "target", ""),
+        )
+    )
     return 0
 
 

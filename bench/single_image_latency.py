@@ -36,6 +36,7 @@ def cold_child(bundle_folder: str, precision: str, started: float) -> None:
     import cxr_desktop.core.overlay  # noqa: F401
     import cxr_desktop.core.radiograph  # noqa: F401
     import cxr_desktop.core.screening  # noqa: F401
+
     marks["import cxr_desktop.core"] = time.perf_counter() - t
     t = time.perf_counter()
     from cxr_desktop.engine.engine import import_tensorflow
@@ -69,9 +70,13 @@ def cold(bundle, variants: dict[str, tuple[str, dict[str, str]]], repeats: int) 
     for _ in range(repeats):
         for label, (precision, env) in variants.items():
             started = time.time()
-            done = subprocess.run([sys.executable, __file__, "--cold-child", str(bundle.folder), precision,
-                                   repr(started)], capture_output=True, text=True, check=True,
-                                  env={**os.environ, **env})
+            done = subprocess.run(
+                [sys.executable, __file__, "--cold-child", str(bundle.folder), precision, repr(started)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, **env},
+            )
             results[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
 
@@ -137,8 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     for precision, runs in timings.items():
         totals = [r["total"] for r in runs]
         stages = " ".join(f"{s} {percentile([r[s] for r in runs], 50):.1f}" for s in STAGES)
-        rows.append((precision, f"{percentile(totals, 50):.1f}", f"{percentile(totals, 95):.1f}", stages,
-                     "PASS" if percentile(totals, 50) <= 100 else "FAIL"))
+        rows.append(
+            (
+                precision,
+                f"{percentile(totals, 50):.1f}",
+                f"{percentile(totals, 95):.1f}",
+                stages,
+                "PASS" if percentile(totals, 50) <= 100 else "FAIL",
+            )
+        )
     print(table(rows, ("precision", "median ms", "p95 ms", "median ms per stage", "")))
 
     print(f"\ncold start: fresh processes, {args.cold_repeats} per precision (target: model ready <= 6 s)")
@@ -146,8 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, runs in results.items():
         keys = [k for k in runs[0] if k != "precision"]
-        rows += [(f"{label} ({runs[0]['precision']})", k, f"{percentile([r[k] for r in runs], 50):.2f}",
-                  f"{min(r[k] for r in runs):.2f}-{max(r[k] for r in runs):.2f}") for k in keys]
+        rows += [
+            (
+                f"{label} ({runs[0]['precision']})",
+                k,
+                f"{percentile([r[k] for r in runs], 50):.2f}",
+                f"{min(r[k] for r in runs):.2f}-{max(r[k] for r in runs):.2f}",
+            )
+            for k in keys
+        ]
     print(table(rows, ("variant", "step", "median s", "range s")))
     return 0
 

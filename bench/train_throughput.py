@@ -67,8 +67,18 @@ def build_variant(policy: str, args: argparse.Namespace, arrays, labels, weights
     keras.utils.set_random_seed(0)
     model, _, _ = build_classifier(args.backbone, len(CLASSES3), size=args.size)
     compile_model(model, 1e-3, 1e-4)
-    stream = make_dataset(arrays, labels, len(CLASSES3), batch_size=args.batch_size, size=args.size, channels=3,
-                          training=True, augment=True, seed=0, weights=weights).repeat()
+    stream = make_dataset(
+        arrays,
+        labels,
+        len(CLASSES3),
+        batch_size=args.batch_size,
+        size=args.size,
+        channels=3,
+        training=True,
+        augment=True,
+        seed=0,
+        weights=weights,
+    ).repeat()
     return model, stream
 
 
@@ -103,15 +113,28 @@ def main(argv: list[str] | None = None) -> int:
             seconds[policy] += timed_fit(policy, model, stream, args.steps)
     images = args.rounds * args.steps * args.batch_size
     rate = {policy: images / seconds[policy] for policy in variants}
-    rows = [(policy, f"{rate[policy]:.2f}", f"{seconds[policy] / (args.rounds * args.steps):.2f}",
-             f"{rate[policy] / rate['float32']:.2f}x") for policy in variants]
-    print(f"{args.backbone} at {args.size} px, batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps"
-          f" per variant after {args.warmup_steps} warm-up steps{' (QUICK: smoke only)' if args.quick else ''}")
+    rows = [
+        (
+            policy,
+            f"{rate[policy]:.2f}",
+            f"{seconds[policy] / (args.rounds * args.steps):.2f}",
+            f"{rate[policy] / rate['float32']:.2f}x",
+        )
+        for policy in variants
+    ]
+    print(
+        f"{args.backbone} at {args.size} px, batch {args.batch_size}, {args.rounds} rounds x {args.steps} steps"
+        f" per variant after {args.warmup_steps} warm-up steps{' (QUICK: smoke only)' if args.quick else ''}"
+    )
     print(machine())
     print(table(rows, ("precision", "img/s", "s/step", "vs float32")))
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(),
-                                         "img_per_s": rate}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {"args": {k: str(v) for k, v in vars(args).items()}, "machine": machine(), "img_per_s": rate}, indent=2
+            )
+            + "\n"
+        )
     return 0
 
 

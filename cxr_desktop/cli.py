@@ -23,12 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxr-desktop",
         description="Chest radiograph decision support (COVID-19 / pneumonia / normal) with Grad-CAM."
-                    " Decision support, not a diagnosis.",
+        " Decision support, not a diagnosis.",
     )
     parser.add_argument("--version", action="version", version=f"cxr-desktop {__version__}")
-    parser.add_argument("--self-test", action="store_true",
-                        help="score the shipped samples with every bundled model, compare with the results"
-                             " recorded when this app was built, print a summary and exit 0 (pass) or 1")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="score the shipped samples with every bundled model, compare with the results"
+        " recorded when this app was built, print a summary and exit 0 (pass) or 1",
+    )
     sub = parser.add_subparsers(dest="command")
     screen = sub.add_parser("screen", help="score every file in a folder (recursively) and write a CSV")
     screen.add_argument("folder", type=Path)
@@ -38,12 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--batch-size", type=int, default=16)
     screen.add_argument("--quiet", action="store_true", help="no progress bar")
     screen.add_argument(
-        "--identifiers", choices=IDENTIFIER_MODES, default="pseudonymise",
+        "--identifiers",
+        choices=IDENTIFIER_MODES,
+        default="pseudonymise",
         help="what the CSV 'path' column holds. pseudonymise (default): a stable pseudonym 'anon-<16 hex>',"
-             " a keyed hash of the file's path with a secret kept on this computer, so the CSV can be shared"
-             " outside the workstation; the local audit trail maps each pseudonym to its file."
-             " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
-             " omit: an empty path. Heat-map file names are not affected."
+        " a keyed hash of the file's path with a secret kept on this computer, so the CSV can be shared"
+        " outside the workstation; the local audit trail maps each pseudonym to its file."
+        " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
+        " omit: an empty path. Heat-map file names are not affected.",
     )
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
@@ -102,16 +107,18 @@ def run_screen(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     interrupted, heatmaps = False, 0
     try:
-        for row in screen(paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size,
-                          explain=args.heatmaps is not None):
+        for row in screen(
+            paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size, explain=args.heatmaps is not None
+        ):
             if args.heatmaps is not None and row.ok:
                 try:
                     row.heatmap_path = write_heatmap(row, args.heatmaps, args.folder)
                 except OSError as exc:
                     row.message = "; ".join(filter(None, (row.message, f"heat-map not written ({exc})")))
             written = results.add(row)
-            audit.record_scored(row, bundle, pseudonym=written if args.identifiers == "pseudonymise" else "",
-                                source="cli")
+            audit.record_scored(
+                row, bundle, pseudonym=written if args.identifiers == "pseudonymise" else "", source="cli"
+            )
             heatmaps += row.heatmap_path is not None
             progress.step()
     except KeyboardInterrupt:
@@ -119,13 +126,17 @@ def run_screen(args: argparse.Namespace) -> int:
     finally:
         results.flush()
         progress.close()
-        audit.record_export("csv", args.csv, rows=results.count, identifiers=args.identifiers,
-                            bundle=bundle, source="cli")
+        audit.record_export(
+            "csv", args.csv, rows=results.count, identifiers=args.identifiers, bundle=bundle, source="cli"
+        )
         if args.heatmaps is not None:
             audit.record_export("heatmaps", args.heatmaps, rows=heatmaps, bundle=bundle, source="cli")
     verb = "interrupted after" if interrupted else "done:"
-    print(f"{verb} {results.count} files, {results.count - results.errors} scored, {results.errors} could not be"
-          f" scored; CSV: {args.csv}", file=sys.stderr)
+    print(
+        f"{verb} {results.count} files, {results.count - results.errors} scored, {results.errors} could not be"
+        f" scored; CSV: {args.csv}",
+        file=sys.stderr,
+    )
     return 130 if interrupted else 0
 
 
@@ -143,9 +154,15 @@ def run_gui(args: argparse.Namespace) -> int:
             f"Showing that now on the sample images in {SAMPLES_DIR}:",
             file=sys.stderr,
         )
-        demo = argparse.Namespace(folder=SAMPLES_DIR, model=args.model or DEFAULT_MODEL,
-                                  csv=Path("sample-results.csv"), heatmaps=None, batch_size=16, quiet=True,
-                                  identifiers="keep")
+        demo = argparse.Namespace(
+            folder=SAMPLES_DIR,
+            model=args.model or DEFAULT_MODEL,
+            csv=Path("sample-results.csv"),
+            heatmaps=None,
+            batch_size=16,
+            quiet=True,
+            identifiers="keep",
+        )
         code = run_screen(demo)
         if code == 0:
             sys.stdout.write(Path("sample-results.csv").read_text(encoding="utf-8"))
@@ -200,6 +217,5 @@ def main(argv: list[str] | None = None) -> int:
         from cxr_desktop.core.appdirs import log_file
 
         logging.getLogger(__name__).exception("unexpected error")
-        print(f"cxr-desktop: unexpected error ({type(exc).__name__}: {exc}); details in {log_file()}",
-              file=sys.stderr)
+        print(f"cxr-desktop: unexpected error ({type(exc).__name__}: {exc}); details in {log_file()}", file=sys.stderr)
         return 1

@@ -152,15 +152,23 @@ def model_checks(name: str, expected: dict[str, Any], tolerance: float) -> list[
     except Exception as exc:  # noqa: BLE001 - a self-test reports a broken install, it does not crash on it
         log.exception("self-test could not run %s", name)
         return [Check(name, "load", "loads", f"{type(exc).__name__}: {exc}", False)]
-    checks = [Check(name, "weights sha256", expected["model_sha256"][:12], bundle.sha256[:12],
-                    bundle.sha256 == expected["model_sha256"])]
+    checks = [
+        Check(
+            name,
+            "weights sha256",
+            expected["model_sha256"][:12],
+            bundle.sha256[:12],
+            bundle.sha256 == expected["model_sha256"],
+        )
+    ]
     for sample, want in expected["samples"].items():
         got = results.get(sample, {"status": "missing", "prediction": "", "probabilities": {}, "message": ""})
         if got["status"] != "ok":
             checks.append(Check(name, sample, want["prediction"], f"error: {got['message']}", False))
             continue
-        deltas = [abs(float(got["probabilities"].get(c, float("nan"))) - float(p))
-                  for c, p in want["probabilities"].items()]
+        deltas = [
+            abs(float(got["probabilities"].get(c, float("nan"))) - float(p)) for c, p in want["probabilities"].items()
+        ]
         delta = float("inf") if any(math.isnan(d) for d in deltas) else max(deltas, default=float("inf"))
         passed = got["prediction"] == want["prediction"] and delta <= tolerance
         checks.append(Check(name, sample, want["prediction"], got["prediction"], passed, delta))
@@ -178,7 +186,14 @@ def run_checks(expected: dict[str, Any]) -> list[Check]:
 def format_table(checks: list[Check]) -> str:
     header = ("subject", "item", "expected", "got", "max |dp|", "result")
     rows = [header] + [
-        (c.subject, c.item, c.expected, c.got, "" if c.delta is None else f"{c.delta:.2e}", "ok" if c.passed else "FAIL")
+        (
+            c.subject,
+            c.item,
+            c.expected,
+            c.got,
+            "" if c.delta is None else f"{c.delta:.2e}",
+            "ok" if c.passed else "FAIL",
+        )
         for c in checks
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -212,8 +227,10 @@ def run_selftest(expected_file: Path | None = None, out: TextIO = sys.stdout) ->
     except CxrError as exc:
         out.write(f"self-test FAILED: {exc}\n")
         return 1
-    out.write(f"expected results: {path} (recorded {expected.get('recorded_at', '?')},"
-              f" tolerance {float(expected.get('tolerance', TOLERANCE)):g})\n\n")
+    out.write(
+        f"expected results: {path} (recorded {expected.get('recorded_at', '?')},"
+        f" tolerance {float(expected.get('tolerance', TOLERANCE)):g})\n\n"
+    )
     checks = run_checks(expected)
     out.write(format_table(checks) + "\n\n")
     failed = sum(1 for check in checks if not check.passed)

@@ -39,14 +39,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cxr-build",
         description="Build the one-folder CXR Desktop app with PyInstaller and check the result.",
     )
-    parser.add_argument("--models", type=Path, default=ROOT / "models",
-                        help="model folder to bundle, e.g. a retrained one (default: models/)")
-    parser.add_argument("--dist", type=Path, default=ROOT / "dist",
-                        help=f"where the app folder '{APP_NAME}/' is written (default: dist/)")
-    parser.add_argument("--work", type=Path, default=ROOT / "build",
-                        help="PyInstaller's work folder; reused between builds (default: build/)")
-    parser.add_argument("--skip-selftest", action="store_true",
-                        help="do not run the frozen app's --self-test and screen checks after building")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "models",
+        help="model folder to bundle, e.g. a retrained one (default: models/)",
+    )
+    parser.add_argument(
+        "--dist",
+        type=Path,
+        default=ROOT / "dist",
+        help=f"where the app folder '{APP_NAME}/' is written (default: dist/)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=ROOT / "build",
+        help="PyInstaller's work folder; reused between builds (default: build/)",
+    )
+    parser.add_argument(
+        "--skip-selftest",
+        action="store_true",
+        help="do not run the frozen app's --self-test and screen checks after building",
+    )
     return parser
 
 
@@ -74,14 +89,27 @@ def record_selftest(models: Path, target: Path) -> None:
 
     started = time.perf_counter()
     data = record_expected(models, target)
-    print(f"recorded self-test results of {', '.join(data['models'])} in {time.perf_counter() - started:.0f}s:"
-          f" {target}", file=sys.stderr)
+    print(
+        f"recorded self-test results of {', '.join(data['models'])} in {time.perf_counter() - started:.0f}s: {target}",
+        file=sys.stderr,
+    )
 
 
 def run_pyinstaller(models: Path, expected: Path, dist: Path, work: Path) -> None:
     env = dict(os.environ, CXR_BUILD_MODELS=str(models.resolve()), CXR_BUILD_EXPECTED=str(expected.resolve()))
-    command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(dist), "--workpath", str(work), str(SPEC)]
+    command = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--log-level",
+        "WARN",
+        "--distpath",
+        str(dist),
+        "--workpath",
+        str(work),
+        str(SPEC),
+    ]
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True)
     print(f"PyInstaller finished in {time.perf_counter() - started:.0f}s", file=sys.stderr)
@@ -94,8 +122,7 @@ def run_frozen(app: Path, args: list[str], cwd: Path) -> subprocess.CompletedPro
     """
     home = cwd / "home"
     env = dict(clean_environment(), CXR_HOME=str(home), CXR_AUDIT_DIR=str(home / "audit"))
-    return subprocess.run([str(app), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=CHECK_TIMEOUT_S)
+    return subprocess.run([str(app), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
 
 
 def check_frozen(app: Path) -> list[str]:

@@ -31,6 +31,7 @@ def isolated_user_files(tmp_path_factory):
         else:
             os.environ[key] = value
 
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "resources" / "samples"
 

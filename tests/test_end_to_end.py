@@ -38,9 +38,25 @@ def test_bundled_model_screens_held_out_patients(fixture, request, cxr3, tmp_pat
     labels = held_out_images(bundle, cxr3, folder)
     out = tmp_path / "out.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "cxr_desktop", "screen", str(folder), "--model", bundle.name,
-         "--csv", str(out), "--heatmaps", str(tmp_path / "maps"), "--identifiers", "keep"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "cxr_desktop",
+            "screen",
+            str(folder),
+            "--model",
+            bundle.name,
+            "--csv",
+            str(out),
+            "--heatmaps",
+            str(tmp_path / "maps"),
+            "--identifiers",
+            "keep",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr
     with open(out, newline="", encoding="utf-8") as handle:

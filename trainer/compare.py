@@ -67,14 +67,19 @@ def select_samples(bundles: list[ModelBundle], data_dir: Path, split_csv: Path |
             test = own_test_paths(bundle, data_dir)
             if test is not None:
                 samples = [s for s in samples if s.path in test]
-                selection = (f"test split of {bundle.title}" if selection.startswith("every")
-                             else "images in the test splits of both bundles")
+                selection = (
+                    f"test split of {bundle.title}"
+                    if selection.startswith("every")
+                    else "images in the test splits of both bundles"
+                )
     if not samples:
         raise DataError(f"no {'/'.join(classes)} images to evaluate in {data_dir} ({selection})")
     missing = [s.path for s in samples if not Path(s.path).is_file()]
     if missing:
-        raise DataError(f"{len(missing)} of {len(samples)} listed images are missing under {data_dir},"
-                        f" e.g. {missing[0]}: is --data the folder the split was made on?")
+        raise DataError(
+            f"{len(missing)} of {len(samples)} listed images are missing under {data_dir},"
+            f" e.g. {missing[0]}: is --data the folder the split was made on?"
+        )
     return samples, selection
 
 
@@ -86,8 +91,9 @@ def score_samples(bundle: ModelBundle, samples: list[Sample]) -> tuple[list[Samp
     from cxr_desktop.engine.engine import Engine
 
     engine = Engine(bundle)
-    print(f"scoring {len(samples)} images with {bundle.title} on {engine.device_description}", file=sys.stderr,
-          flush=True)
+    print(
+        f"scoring {len(samples)} images with {bundle.title} on {engine.device_description}", file=sys.stderr, flush=True
+    )
     started = time.perf_counter()
     kept, probs, skipped = [], [], []
     rows = screen([s.path for s in samples], engine, thresholds=bundle.thresholds)
@@ -101,8 +107,9 @@ def score_samples(bundle: ModelBundle, samples: list[Sample]) -> tuple[list[Samp
     return kept, np.asarray(probs, dtype=np.float64).reshape(-1, len(bundle.classes)), skipped
 
 
-def evaluation_metadata(bundle: ModelBundle, samples: list[Sample], probs: np.ndarray, data_dir: Path,
-                        selection: str, skipped: int) -> dict:
+def evaluation_metadata(
+    bundle: ModelBundle, samples: list[Sample], probs: np.ndarray, data_dir: Path, selection: str, skipped: int
+) -> dict:
     """Metrics in the shape of a bundle's metadata, so the export's report writer can lay them out."""
     classes, thresholds, temperature = bundle.classes, bundle.thresholds, bundle.temperature
     labels = np.array([classes.index(s.label) for s in samples], dtype=np.int64)
@@ -134,9 +141,12 @@ def _predictions(samples: list[Sample], probs: np.ndarray, classes: list[str], d
         path = Path(path)
         return path.relative_to(data_dir).as_posix() if path.is_relative_to(data_dir) else str(path)
 
-    return Predictions(paths=[name(s.path) for s in samples],
-                       labels=np.array([classes.index(s.label) for s in samples], dtype=np.int64),
-                       probs=probs, classes=classes)
+    return Predictions(
+        paths=[name(s.path) for s in samples],
+        labels=np.array([classes.index(s.label) for s in samples], dtype=np.int64),
+        probs=probs,
+        classes=classes,
+    )
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -151,18 +161,25 @@ def format_summary(metadata: dict) -> str:
     lines = [
         f"{metadata['name']} v{metadata['version']} on {evaluation['data']} ({evaluation['selection']}):"
         f" {test['n']} images scored, {evaluation['skipped']} unreadable",
-        f"  accuracy {_f(test['accuracy'])}   macro AUC {_f(test['macro_auc'])}   ECE {_f(calibration['ece_test_after'])}"
+        f"  accuracy {_f(test['accuracy'])}   macro AUC {_f(test['macro_auc'])}"
+        f"   ECE {_f(calibration['ece_test_after'])}"
         f" (uncalibrated {_f(calibration['ece_test_before'])}, temperature {calibration['temperature']:.3f})",
         f"  {'class':<12}{'n':>6}{'AUC':>8}{'sens':>8}{'spec':>8}{'prec':>8}{'F1':>8}{'thresh':>8}",
     ]
     for name, e in test["per_class"].items():
-        lines.append(f"  {name:<12}{e['n']:>6}{_f(e.get('auc')):>8}{_f(e['sensitivity']):>8}{_f(e['specificity']):>8}"
-                     f"{_f(e['precision']):>8}{_f(e['f1']):>8}{e['threshold']:>8.3f}")
+        lines.append(
+            f"  {name:<12}{e['n']:>6}{_f(e.get('auc')):>8}{_f(e['sensitivity']):>8}{_f(e['specificity']):>8}"
+            f"{_f(e['precision']):>8}{_f(e['f1']):>8}{e['threshold']:>8.3f}"
+        )
     for key, title in (("per_source", "per source"), ("per_age_group", "per age group")):
         groups = metadata["metrics"].get(key) or {}
         if groups:
-            lines.append(f"  {title}: " + "; ".join(
-                f"{g} n={e['n']} acc {_f(e['accuracy'])} AUC {_f(e['macro_auc'])}" for g, e in groups.items()))
+            lines.append(
+                f"  {title}: "
+                + "; ".join(
+                    f"{g} n={e['n']} acc {_f(e['accuracy'])} AUC {_f(e['macro_auc'])}" for g, e in groups.items()
+                )
+            )
     return "\n".join(lines)
 
 
@@ -194,34 +211,48 @@ def comparison_rows(meta_a: dict, meta_b: dict, bootstrap: dict) -> list[tuple[s
 
     rows = [row("macro AUC", test_a["macro_auc"], test_b["macro_auc"], "macro")]
     for name in meta_a["classes"]:
-        rows.append(row(f"AUC {name}", test_a["per_class"][name].get("auc", float("nan")),
-                        test_b["per_class"][name].get("auc", float("nan")), name))
+        rows.append(
+            row(
+                f"AUC {name}",
+                test_a["per_class"][name].get("auc", float("nan")),
+                test_b["per_class"][name].get("auc", float("nan")),
+                name,
+            )
+        )
     rows.append(row("accuracy", test_a["accuracy"], test_b["accuracy"]))
     for name in meta_a["classes"]:
         if name == NEGATIVE_CLASS:
             continue
         for key in ("sensitivity", "specificity"):
             rows.append(row(f"{key} {name} @op", test_a["per_class"][name][key], test_b["per_class"][name][key]))
-    rows.append(row("ECE (calibrated)", meta_a["calibration"]["ece_test_after"], meta_b["calibration"]["ece_test_after"]))
+    rows.append(
+        row("ECE (calibrated)", meta_a["calibration"]["ece_test_after"], meta_b["calibration"]["ece_test_after"])
+    )
     return rows
 
 
 def format_comparison(title_a: str, title_b: str, rows, n: int, selection: str, bootstrap: dict) -> str:
     header = f"{'metric':<26}{'A':>9}{'B':>9}{'B - A':>9}   95% CI of B - A"
-    lines = [f"A = {title_a}", f"B = {title_b}",
-             f"{n} images ({selection}); each model at its own operating thresholds", header, "-" * len(header)]
+    lines = [
+        f"A = {title_a}",
+        f"B = {title_b}",
+        f"{n} images ({selection}); each model at its own operating thresholds",
+        header,
+        "-" * len(header),
+    ]
     for label, a, b, diff, ci in rows:
         lines.append(f"{label:<26}{_f(a):>9}{_f(b):>9}{_f(diff, 4) if not np.isnan(diff) else '–':>9}   {ci}")
     lines.append(f"CIs: paired bootstrap over {bootstrap['resampled']}, {bootstrap['replicates']} replicates.")
     return "\n".join(lines)
 
 
-def compare_command(bundle_a: str, bundle_b: str, data_dir: Path, split_csv: Path | None,
-                    out_dir: Path | None) -> int:
+def compare_command(bundle_a: str, bundle_b: str, data_dir: Path, split_csv: Path | None, out_dir: Path | None) -> int:
     a, b = load_bundle(bundle_a), load_bundle(bundle_b)
     if set(a.classes) != set(b.classes):
-        raise DataError(f"cannot compare {a.title} ({', '.join(a.classes)}) with {b.title}"
-                        f" ({', '.join(b.classes)}): they do not predict the same classes")
+        raise DataError(
+            f"cannot compare {a.title} ({', '.join(a.classes)}) with {b.title}"
+            f" ({', '.join(b.classes)}): they do not predict the same classes"
+        )
     data_dir = Path(data_dir)
     samples, selection = select_samples([a, b], data_dir, split_csv)
     scored_a, probs_a, skipped_a = score_samples(a, samples)

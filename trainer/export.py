@@ -8,7 +8,6 @@ import os
 import platform
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
@@ -58,8 +57,9 @@ def split_probabilities(engine: ScoringEngine, samples: list[datalib.Sample]) ->
     The files go through the application's own screening loop (loader, ``preprocess``, engine,
     ``core.scoring``), so the figures in a model card are the app's figures by construction.
     """
-    rows = list(screen([s.path for s in samples], engine, thresholds=dict.fromkeys(engine.classes, 0.5),
-                       ood_gate=Gate()))
+    rows = list(
+        screen([s.path for s in samples], engine, thresholds=dict.fromkeys(engine.classes, 0.5), ood_gate=Gate())
+    )
     failed = [f"{row.path.name}: {row.message}" for row in rows if not row.ok]
     if failed:
         raise datalib.DataError(f"{len(failed)} evaluation images could not be scored: {'; '.join(failed[:3])}")
@@ -106,9 +106,21 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     limitations = data_card_limitations(classes, config.where)
     init_overlap = init_bundle_overlap(config, test_samples)
     # A draft bundle (uncalibrated, neutral thresholds) lets the app's own engine score the splits.
-    write_bundle(out, model, compose_metadata(config, gradcam_layer, dict.fromkeys(classes, 0.5),
-                                              {"temperature": 1.0}, {}, summary, dedup,
-                                              limitations=limitations, init_overlap=init_overlap))
+    write_bundle(
+        out,
+        model,
+        compose_metadata(
+            config,
+            gradcam_layer,
+            dict.fromkeys(classes, 0.5),
+            {"temperature": 1.0},
+            {},
+            summary,
+            dedup,
+            limitations=limitations,
+            init_overlap=init_overlap,
+        ),
+    )
     from cxr_desktop.engine.engine import Engine
 
     engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
@@ -130,7 +142,11 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
             classes, y_val, val_probs, y_test, test_probs, config.target_sensitivity
         )
     metrics["robustness"] = evaluate_robustness(
-        [s.path for s in test_samples], y_test, classes, thresholds, engine.spec,
+        [s.path for s in test_samples],
+        y_test,
+        classes,
+        thresholds,
+        engine.spec,
         lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
         seed=config.seed,
     )
@@ -140,14 +156,25 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
         "ece_test_before": expected_calibration_error(softmax(test_logits), y_test),
         "ece_test_after": expected_calibration_error(test_probs, y_test),
     }
-    metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, summary, dedup,
-                                limitations=limitations, init_overlap=init_overlap)
+    metadata = compose_metadata(
+        config,
+        gradcam_layer,
+        thresholds,
+        calibration,
+        metrics,
+        summary,
+        dedup,
+        limitations=limitations,
+        init_overlap=init_overlap,
+    )
     bundle = write_metadata(out, metadata)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
     predictions = Predictions(
         paths=[Path(os.path.relpath(s.path, config.data)).as_posix() for s in test_samples],
-        labels=y_test, probs=test_probs, classes=classes,
+        labels=y_test,
+        probs=test_probs,
+        classes=classes,
     )
     write_report(out / REPORT_DIR, bundle.metadata, predictions)
     write_model_card(out, bundle.metadata, read_json(work / "config.json"))
@@ -155,8 +182,18 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     return bundle
 
 
-def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, split_summary, dedup, *,
-                     limitations: list[str], init_overlap: dict | None) -> dict:
+def compose_metadata(
+    config,
+    gradcam_layer,
+    thresholds,
+    calibration,
+    metrics,
+    split_summary,
+    dedup,
+    *,
+    limitations: list[str],
+    init_overlap: dict | None,
+) -> dict:
     import tensorflow as tf
 
     spec = config.spec()
@@ -174,18 +211,33 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
         "limitations": limitations,
         "authors": ["CXR Desktop developers"],
         "data_source": f"{config.data}" + (f" where {config.where}" if config.where else ""),
-        "references": ["Huang et al., Densely Connected Convolutional Networks, CVPR 2017",
-                       "Selvaraju et al., Grad-CAM, ICCV 2017",
-                       "Guo et al., On Calibration of Modern Neural Networks, ICML 2017"],
+        "references": [
+            "Huang et al., Densely Connected Convolutional Networks, CVPR 2017",
+            "Selvaraju et al., Grad-CAM, ICCV 2017",
+            "Guo et al., On Calibration of Modern Neural Networks, ICML 2017",
+        ],
         "license": "Apache-2.0 (model weights); see data_source for image licences",
         "created": date.today().isoformat(),
         "network_data_format": {
-            "inputs": {"image": {"type": "image", "format": "grey replicated to RGB", "num_channels": spec.channels,
-                                 "spatial_shape": [spec.size, spec.size], "dtype": "float32",
-                                 "value_range": [0, 1]}},
-            "outputs": {"pred": {"type": "probabilities", "num_channels": len(classes), "dtype": "float32",
-                                 "value_range": [0, 1],
-                                 "channel_def": {str(i): c for i, c in enumerate(classes)}}},
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": "grey replicated to RGB",
+                    "num_channels": spec.channels,
+                    "spatial_shape": [spec.size, spec.size],
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "probabilities",
+                    "num_channels": len(classes),
+                    "dtype": "float32",
+                    "value_range": [0, 1],
+                    "channel_def": {str(i): c for i, c in enumerate(classes)},
+                }
+            },
         },
         "classes": classes,
         "thresholds": thresholds,
@@ -210,8 +262,12 @@ def compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, sp
             "init_bundle_test_overlap": init_overlap,
         },
         "metrics": metrics,
-        "framework_versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                               "numpy": np.__version__, "python": platform.python_version()},
+        "framework_versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
     }
 
 

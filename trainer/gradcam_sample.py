@@ -18,7 +18,9 @@ from cxr_desktop.core.scoring import Gate, score
 from trainer.data import read_split
 
 
-def gradcam_sheet(model: str | Path, data_dir: Path, out: Path | None = None, per_class: int = 6, seed: int = 0) -> Path:
+def gradcam_sheet(
+    model: str | Path, data_dir: Path, out: Path | None = None, per_class: int = 6, seed: int = 0
+) -> Path:
     """Overlay the predicted class's Grad-CAM on ``per_class`` random test images of each class."""
     import matplotlib
 
@@ -42,8 +44,11 @@ def gradcam_sheet(model: str | Path, data_dir: Path, out: Path | None = None, pe
         predicted = row.prediction
         heatmap = heatmap_to_image(row.cam(predicted), radiograph.width, radiograph.height)
         axis.imshow(render_overlay(radiograph.pixels, heatmap, alpha=0.5))
-        axis.set_title(f"true {sample.label}\npred {predicted} {max(row.probabilities.values()):.2f}", fontsize=8,
-                       color="black" if predicted == sample.label else "red")
+        axis.set_title(
+            f"true {sample.label}\npred {predicted} {max(row.probabilities.values()):.2f}",
+            fontsize=8,
+            color="black" if predicted == sample.label else "red",
+        )
         axis.set_xlabel(sample.source[:28], fontsize=6)
         axis.set_xticks([])
         axis.set_yticks([])

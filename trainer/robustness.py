@@ -48,8 +48,14 @@ class Perturbation:
 def _affine(pixels: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Warp about the image centre; uncovered corners are black, as on a rotated scan."""
     height, width = pixels.shape
-    return cv2.warpAffine(pixels, matrix.astype(np.float64), (width, height), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    return cv2.warpAffine(
+        pixels,
+        matrix.astype(np.float64),
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
 
 
 def _centre(pixels: np.ndarray) -> tuple[float, float]:
@@ -118,8 +124,9 @@ def stratified_subset(labels: np.ndarray, max_images: int, seed: int) -> np.ndar
     return np.sort(np.concatenate(chosen))
 
 
-def _perturbed_input(item: tuple[int, np.ndarray], perturbation: Perturbation | None,
-                     spec: PreprocessingSpec, seed: int) -> np.ndarray:
+def _perturbed_input(
+    item: tuple[int, np.ndarray], perturbation: Perturbation | None, spec: PreprocessingSpec, seed: int
+) -> np.ndarray:
     index, pixels = item
     if perturbation is not None:
         rng = np.random.default_rng([seed, index])
@@ -163,7 +170,7 @@ def evaluate_robustness(
     kept: list[int] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-robust") as pool:
         for start in range(0, len(subset), batch_size):
-            chunk = subset[start:start + batch_size]
+            chunk = subset[start : start + batch_size]
             decoded = list(pool.map(_decode, [paths[i] for i in chunk]))
             items = [(int(i), px) for i, px in zip(chunk, decoded) if px is not None]
             if not items:
@@ -193,8 +200,11 @@ def evaluate_robustness(
         }
     seconds = time.perf_counter() - started
     log.info("robustness: %d images x %d conditions in %.0fs", len(kept), len(conditions), seconds)
-    subset_note = (f"all {len(labels)} test images" if len(subset) == len(labels) else
-                   f"stratified random subset of {len(subset)} of {len(labels)} test images (seed {seed})")
+    subset_note = (
+        f"all {len(labels)} test images"
+        if len(subset) == len(labels)
+        else f"stratified random subset of {len(subset)} of {len(labels)} test images (seed {seed})"
+    )
     return {
         "images": len(kept),
         "subset": subset_note,

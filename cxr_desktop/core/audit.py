@@ -70,8 +70,9 @@ def _number(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 6)
 
 
-def append(entry: dict[str, Any], folder: Path | None = None, *, max_bytes: int = MAX_BYTES,
-           backups: int = BACKUPS) -> bool:
+def append(
+    entry: dict[str, Any], folder: Path | None = None, *, max_bytes: int = MAX_BYTES, backups: int = BACKUPS
+) -> bool:
     """Append one entry (time and user added); returns False when it could not be written."""
     folder = folder or audit_dir()
     record = {"time": _now(), "user": _user(), **entry}
@@ -110,8 +111,9 @@ def model_fields(bundle: ModelBundle | None) -> dict[str, str] | None:
     return {"name": bundle.name, "version": bundle.version, "sha256": bundle.sha256}
 
 
-def record_scored(row: ScreeningRow, bundle: ModelBundle | None, *, pseudonym: str = "", source: str = "",
-                  folder: Path | None = None) -> bool:
+def record_scored(
+    row: ScreeningRow, bundle: ModelBundle | None, *, pseudonym: str = "", source: str = "", folder: Path | None = None
+) -> bool:
     """Log one ``ScreeningRow``: file, hash, DICOM UIDs, model, probabilities, warnings."""
     radiograph = row.radiograph
     warnings = list(radiograph.warnings) if radiograph is not None else []
@@ -133,8 +135,11 @@ def record_scored(row: ScreeningRow, bundle: ModelBundle | None, *, pseudonym: s
     }
     if radiograph is not None and radiograph.dicom is not None:
         info = radiograph.dicom
-        entry["dicom"] = {"study_uid": info.study_uid, "series_uid": info.series_uid,
-                          "sop_instance_uid": info.sop_instance_uid}
+        entry["dicom"] = {
+            "study_uid": info.study_uid,
+            "series_uid": info.series_uid,
+            "sop_instance_uid": info.sop_instance_uid,
+        }
     if pseudonym:
         entry["pseudonym"] = pseudonym
     if source:
@@ -150,8 +155,16 @@ def _sha256_or_empty(path: Path) -> str:
         return ""
 
 
-def record_export(what: str, target: str | Path, *, rows: int | None = None, identifiers: str = "",
-                  bundle: ModelBundle | None = None, source: str = "", folder: Path | None = None) -> bool:
+def record_export(
+    what: str,
+    target: str | Path,
+    *,
+    rows: int | None = None,
+    identifiers: str = "",
+    bundle: ModelBundle | None = None,
+    source: str = "",
+    folder: Path | None = None,
+) -> bool:
     """Log an export: ``what`` is e.g. "csv", "pdf", "png", "heatmaps"; ``target`` where it went."""
     entry: dict[str, Any] = {"event": "export", "what": what, "target": os.path.abspath(target)}
     if rows is not None:

@@ -37,9 +37,21 @@ BUNDLED_MODELS = ("densenet121-3class", "densenet121-binary")
 DEFAULT_MODEL = BUNDLED_MODELS[0]
 
 REQUIRED_FIELDS = (
-    "schema", "name", "version", "changelog", "description", "intended_use", "classes",
-    "thresholds", "preprocessing", "network_data_format", "gradcam_layer", "feature_layer",
-    "logits_layer", "calibration", INTEGRITY,
+    "schema",
+    "name",
+    "version",
+    "changelog",
+    "description",
+    "intended_use",
+    "classes",
+    "thresholds",
+    "preprocessing",
+    "network_data_format",
+    "gradcam_layer",
+    "feature_layer",
+    "logits_layer",
+    "calibration",
+    INTEGRITY,
 )
 
 
@@ -177,18 +189,32 @@ def parse_bundle(metadata: Any, folder: Path) -> ModelBundle:
     """
     if not isinstance(metadata, dict):
         raise BundleError(f"{METADATA_FILE} in {folder} is not a JSON object")
-    _require(metadata.get("schema") == SCHEMA, folder, "schema",
-             f"is {metadata.get('schema')!r}; this version reads {SCHEMA!r} (re-export the bundle with cxr-train)")
+    _require(
+        metadata.get("schema") == SCHEMA,
+        folder,
+        "schema",
+        f"is {metadata.get('schema')!r}; this version reads {SCHEMA!r} (re-export the bundle with cxr-train)",
+    )
     missing = [key for key in REQUIRED_FIELDS if key not in metadata]
     if missing:
         raise BundleError(f"bundle {folder.name} refused: {METADATA_FILE} lacks {', '.join(map(repr, missing))}")
     version = _text(metadata, "version", folder)
-    _require(isinstance(metadata["changelog"], dict) and version in metadata["changelog"], folder, "changelog",
-             f"has no entry for version {version}")
+    _require(
+        isinstance(metadata["changelog"], dict) and version in metadata["changelog"],
+        folder,
+        "changelog",
+        f"has no entry for version {version}",
+    )
     classes = metadata["classes"]
-    _require(isinstance(classes, list) and len(classes) >= 2 and len(set(classes)) == len(classes)
-             and all(isinstance(c, str) and c for c in classes), folder, "classes",
-             "must list at least two distinct class names")
+    _require(
+        isinstance(classes, list)
+        and len(classes) >= 2
+        and len(set(classes)) == len(classes)
+        and all(isinstance(c, str) and c for c in classes),
+        folder,
+        "classes",
+        "must list at least two distinct class names",
+    )
     thresholds = _thresholds(metadata["thresholds"], classes, folder)
     try:
         spec = PreprocessingSpec.from_metadata(metadata["preprocessing"])
@@ -197,8 +223,7 @@ def parse_bundle(metadata: Any, folder: Path) -> ModelBundle:
     _check_data_format(metadata["network_data_format"], spec, len(classes), folder)
     calibration = metadata["calibration"]
     temperature = _number(calibration.get("temperature")) if isinstance(calibration, dict) else None
-    _require(temperature is not None and temperature > 0, folder, "calibration",
-             "must give a positive 'temperature'")
+    _require(temperature is not None and temperature > 0, folder, "calibration", "must give a positive 'temperature'")
     metrics = metadata.get("metrics", {})
     _require(isinstance(metrics, dict), folder, "metrics", "must be an object")
     return ModelBundle(
@@ -226,8 +251,12 @@ def _thresholds(value: Any, classes: list[str], folder: Path) -> dict[str, float
     for name in classes:
         _require(name in value, folder, "thresholds", f"has no threshold for class '{name}'")
         number = _number(value[name])
-        _require(number is not None and 0.0 <= number <= 1.0, folder, "thresholds",
-                 f"for class '{name}' must be a number from 0 to 1")
+        _require(
+            number is not None and 0.0 <= number <= 1.0,
+            folder,
+            "thresholds",
+            f"for class '{name}' must be a number from 0 to 1",
+        )
     extra = [name for name in value if name not in classes]
     _require(not extra, folder, "thresholds", f"names classes the bundle does not have: {', '.join(extra)}")
     return {name: float(value[name]) for name in classes}
@@ -240,12 +269,17 @@ def _check_data_format(value: Any, spec: PreprocessingSpec, classes: int, folder
         declared = (int(image["num_channels"]), [int(s) for s in image["spatial_shape"]])
         outputs = int(value["outputs"]["pred"]["num_channels"])
     except (KeyError, TypeError, ValueError):
-        raise BundleError(f"bundle {folder.name} refused: 'network_data_format' must declare inputs.image"
-                          " (num_channels, spatial_shape) and outputs.pred (num_channels)") from None
-    _require(declared == (spec.channels, [spec.size, spec.size]), folder, "network_data_format",
-             f"declares input {declared} but preprocessing makes {spec.channels} x {spec.size} x {spec.size}")
-    _require(outputs == classes, folder, "network_data_format",
-             f"declares {outputs} outputs for {classes} classes")
+        raise BundleError(
+            f"bundle {folder.name} refused: 'network_data_format' must declare inputs.image"
+            " (num_channels, spatial_shape) and outputs.pred (num_channels)"
+        ) from None
+    _require(
+        declared == (spec.channels, [spec.size, spec.size]),
+        folder,
+        "network_data_format",
+        f"declares input {declared} but preprocessing makes {spec.channels} x {spec.size} x {spec.size}",
+    )
+    _require(outputs == classes, folder, "network_data_format", f"declares {outputs} outputs for {classes} classes")
 
 
 def _ood_entry(value: Any, folder: Path) -> OodEntry | None:
@@ -253,8 +287,12 @@ def _ood_entry(value: Any, folder: Path) -> OodEntry | None:
         return None
     _require(isinstance(value, dict), folder, "ood", "must be an object")
     file, sha256 = value.get("file"), value.get("sha256")
-    _require(isinstance(file, str) and Path(file).name == file and bool(file), folder, "ood",
-             "must name its gate file (no folders)")
+    _require(
+        isinstance(file, str) and Path(file).name == file and bool(file),
+        folder,
+        "ood",
+        "must name its gate file (no folders)",
+    )
     _require(isinstance(sha256, str) and len(sha256) == 64, folder, "ood", "must give the gate file's sha256")
     threshold = _number(value.get("threshold"))
     _require(threshold is not None and threshold > 0, folder, "ood", "must give a positive 'threshold'")
@@ -265,8 +303,12 @@ def _ood_entry(value: Any, folder: Path) -> OodEntry | None:
 
 def _integrity(metadata: Mapping[str, Any], folder: Path) -> dict[str, dict[str, str]]:
     record = metadata[INTEGRITY]
-    valid = (isinstance(record, dict) and isinstance(record.get("files"), dict)
-             and isinstance(record.get("fields"), dict) and MODEL_FILE in record["files"])
+    valid = (
+        isinstance(record, dict)
+        and isinstance(record.get("files"), dict)
+        and isinstance(record.get("fields"), dict)
+        and MODEL_FILE in record["files"]
+    )
     _require(valid, folder, INTEGRITY, f"must hold the sha256 of {MODEL_FILE} and of every metadata field")
     return {"files": dict(record["files"]), "fields": dict(record["fields"])}
 
@@ -276,15 +318,21 @@ def _check_fields(bundle: ModelBundle) -> None:
     stamped = bundle.metadata[INTEGRITY]["fields"]
     present = {key for key in bundle.metadata if key != INTEGRITY}
     for key in sorted(set(stamped) - present):
-        raise BundleError(f"bundle {bundle.title} refused: '{key}' was removed from {METADATA_FILE} after the"
-                          " bundle was written (integrity check failed)")
+        raise BundleError(
+            f"bundle {bundle.title} refused: '{key}' was removed from {METADATA_FILE} after the"
+            " bundle was written (integrity check failed)"
+        )
     for key in sorted(present):
         if key not in stamped:
-            raise BundleError(f"bundle {bundle.title} refused: '{key}' was added to {METADATA_FILE} after the"
-                              " bundle was written (integrity check failed)")
+            raise BundleError(
+                f"bundle {bundle.title} refused: '{key}' was added to {METADATA_FILE} after the"
+                " bundle was written (integrity check failed)"
+            )
         if field_sha256(bundle.metadata[key]) != stamped[key]:
-            raise BundleError(f"bundle {bundle.title} refused: '{key}' in {METADATA_FILE} was changed after the"
-                              " bundle was written (integrity check failed)")
+            raise BundleError(
+                f"bundle {bundle.title} refused: '{key}' in {METADATA_FILE} was changed after the"
+                " bundle was written (integrity check failed)"
+            )
 
 
 def _check_files(bundle: ModelBundle, *, hash_files: bool) -> None:

@@ -30,7 +30,8 @@ class Decision:
 def decide(probabilities: np.ndarray, classes: Sequence[str], thresholds: Mapping[str, float]) -> Decision:
     """The rule for one image. Every class must have a threshold (``bundle.parse_bundle`` checks it)."""
     hits = tuple(
-        name for index, name in enumerate(classes)
+        name
+        for index, name in enumerate(classes)
         if name != NEGATIVE_CLASS and float(probabilities[index]) >= thresholds[name]
     )
     if hits:
@@ -58,14 +59,16 @@ def display_name(label: str) -> str:
     return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
 
 
-def finding_detail(classes: Sequence[str], probabilities: np.ndarray, prediction: str,
-                   flagged_classes: Sequence[str]) -> str:
+def finding_detail(
+    classes: Sequence[str], probabilities: np.ndarray, prediction: str, flagged_classes: Sequence[str]
+) -> str:
     """The line under the finding, on screen and in the report.
 
     Screening thresholds sit far below 50%, so the finding can be a flagged disease while another
     class is more probable; the line then names both, so a flag at 11% is never taken for the
     model's best guess.
     """
+
     def percent(name: str) -> str:
         return f"{float(probabilities[classes.index(name)]) * 100:.1f}%"
 

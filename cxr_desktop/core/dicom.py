@@ -181,9 +181,7 @@ def _check_radiograph(ds: Dataset, info: DicomInfo, path: Path) -> list[str]:
         )
     frames = _int(ds, "NumberOfFrames", 1, path)
     if frames > 1:
-        raise UnsupportedImageError(
-            f"multi-frame DICOM ({frames} frames) is not a single projection radiograph", path
-        )
+        raise UnsupportedImageError(f"multi-frame DICOM ({frames} frames) is not a single projection radiograph", path)
     missing = [keyword for keyword in _REQUIRED_IMAGE_ATTRIBUTES if not _get(ds, keyword)]
     if missing:
         raise ImageReadError(f"DICOM image header is incomplete (missing {', '.join(missing)})", path)
@@ -273,7 +271,9 @@ def _apply_voi(values: np.ndarray, ds: Dataset, notes: list[str]) -> np.ndarray:
     from pydicom.pixels.processing import apply_voi_lut
 
     lut = _voi_lut_item(ds)
-    windows = "WindowCenter" in ds and "WindowWidth" in ds and ds.WindowCenter is not None and ds.WindowWidth is not None
+    windows = (
+        "WindowCenter" in ds and "WindowWidth" in ds and ds.WindowCenter is not None and ds.WindowWidth is not None
+    )
     if lut is None and not windows:
         notes.append("no VOI window in the header: full stored range shown")
         return _full_range(values)

@@ -35,8 +35,7 @@ HEAD_BYTES = 1024
 #: Explicit-VR value representations, used to recognise a DICOM data set written without the
 #: 128-byte preamble and "DICM" marker (older PACS exports, "no meta" files).
 _EXPLICIT_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR"
-    b" US UT UV".split()
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
 )
 
 Reader = Callable[[Path, bytes, str], Radiograph]
@@ -84,8 +83,9 @@ def _raster(kind: str) -> Reader:
     return partial(raster.read_raster, kind=kind)
 
 
-DICOM = ImageFormat("DICOM", (".dcm", ".dicom"), lambda head: len(head) >= 132 and head[128:132] == b"DICM",
-                    dicom.read_dicom)
+DICOM = ImageFormat(
+    "DICOM", (".dcm", ".dicom"), lambda head: len(head) >= 132 and head[128:132] == b"DICM", dicom.read_dicom
+)
 
 #: Every format the application knows, in the order they are tried. Raw DICOM (no preamble) comes
 #: last: its test is the loosest, so a PNG or JPEG is always named by its own signature first.
@@ -113,7 +113,7 @@ _DICOM_BY_NAME = (*DICOM.suffixes, "")
 
 
 def _readable_names() -> str:
-    """"DICOM, JPEG, PNG, TIFF or BMP": the readable formats, for a refusal's advice."""
+    """ "DICOM, JPEG, PNG, TIFF or BMP": the readable formats, for a refusal's advice."""
     names = list(dict.fromkeys(f.name for f in FORMATS if f.reader is not None))
     return f"{', '.join(names[:-1])} or {names[-1]}"
 

@@ -142,14 +142,11 @@ def _orientation(header: Image.Image) -> int:
 def _check_size(path: Path, header: _Header) -> None:
     if header.width * header.height > MAX_PIXELS:
         raise UnsupportedImageError(
-            f"image too large ({header.width} x {header.height} px; the limit is"
-            f" {MAX_PIXELS // 1_000_000} megapixels)",
+            f"image too large ({header.width} x {header.height} px; the limit is {MAX_PIXELS // 1_000_000} megapixels)",
             path,
         )
     if min(header.width, header.height) < MIN_SIDE:
-        raise UnsupportedImageError(
-            f"image too small ({header.width} x {header.height} px) to be a radiograph", path
-        )
+        raise UnsupportedImageError(f"image too small ({header.width} x {header.height} px) to be a radiograph", path)
 
 
 def _decode_cmyk(path: Path, data: bytes, kind: str) -> np.ndarray:

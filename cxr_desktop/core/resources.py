@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+
 def is_frozen() -> bool:
     """True inside a PyInstaller build."""
     return bool(getattr(sys, "frozen", False) and getattr(sys, "_MEIPASS", None))
@@ -18,7 +19,7 @@ def is_frozen() -> bool:
 def app_root() -> Path:
     """The folder holding ``resources/`` and ``models/``: the frozen data folder or the checkout."""
     if is_frozen():
-        return Path(sys._MEIPASS)  # type: ignore[attr-defined]
+        return Path(getattr(sys, "_MEIPASS"))  # set by the PyInstaller bootloader only
     return Path(__file__).resolve().parents[2]
 
 

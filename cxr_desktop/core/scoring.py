@@ -139,8 +139,9 @@ def score(
     explain: bool = False,
 ) -> list[ScreeningRow]:
     """Score radiographs in one batch: preprocessing, model, OOD gate and decision rule."""
-    return score_prepared([prepare(r, engine.spec) for r in radiographs], engine, gate,
-                          thresholds=thresholds, explain=explain)
+    return score_prepared(
+        [prepare(r, engine.spec) for r in radiographs], engine, gate, thresholds=thresholds, explain=explain
+    )
 
 
 def score_prepared(
@@ -165,26 +166,27 @@ def score_prepared(
         ood_score, outlier, ood_warning = verdicts[index]
         radiograph = item.radiograph
         warnings = tuple(filter(None, (ood_warning or gate.note, *radiograph.warnings)))
-        rows.append(ScreeningRow(
-            path=radiograph.path,
-            status="ok",
-            prediction=found.prediction,
-            probabilities={name: float(p) for name, p in zip(classes, probabilities)},
-            risk=found.risk,
-            flagged=list(found.flagged),
-            message="; ".join((*warnings, *radiograph.notes)),
-            sha256=radiograph.sha256,
-            radiograph=radiograph,
-            ood_score=ood_score,
-            out_of_distribution=outlier,
-            warnings=warnings,
-            cams=scores.cams[index] if scores.cams is not None else None,
-        ))
+        rows.append(
+            ScreeningRow(
+                path=radiograph.path,
+                status="ok",
+                prediction=found.prediction,
+                probabilities={name: float(p) for name, p in zip(classes, probabilities)},
+                risk=found.risk,
+                flagged=list(found.flagged),
+                message="; ".join((*warnings, *radiograph.notes)),
+                sha256=radiograph.sha256,
+                radiograph=radiograph,
+                ood_score=ood_score,
+                out_of_distribution=outlier,
+                warnings=warnings,
+                cams=scores.cams[index] if scores.cams is not None else None,
+            )
+        )
     return rows
 
 
-def _gate_verdicts(gate: OodGate | None, features: np.ndarray,
-                   images: np.ndarray) -> list[tuple[float, bool, str]]:
+def _gate_verdicts(gate: OodGate | None, features: np.ndarray, images: np.ndarray) -> list[tuple[float, bool, str]]:
     """OOD score, flag and (when flagged) the warning per image; the prediction is kept either way."""
     if gate is None:
         return [(float("nan"), False, "")] * len(images)

@@ -18,7 +18,16 @@ from typing import Callable, Iterable, Iterator, Mapping
 from cxr_desktop.core.ood import OodGate
 from cxr_desktop.core.preprocessing import PreprocessingSpec
 from cxr_desktop.core.radiograph import load_radiograph
-from cxr_desktop.core.scoring import Gate, Prepared, ScoringEngine, ScreeningRow, bundle_gate, error_row, prepare, score_prepared
+from cxr_desktop.core.scoring import (
+    Gate,
+    Prepared,
+    ScoringEngine,
+    ScreeningRow,
+    bundle_gate,
+    error_row,
+    prepare,
+    score_prepared,
+)
 
 log = logging.getLogger(__name__)
 

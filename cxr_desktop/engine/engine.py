@@ -148,9 +148,11 @@ class Engine:
         try:
             probe = keras.Model(
                 model.inputs,
-                [model.get_layer(bundle.gradcam_layer).output,
-                 model.get_layer(bundle.feature_layer).output,
-                 model.get_layer(bundle.logits_layer).output],
+                [
+                    model.get_layer(bundle.gradcam_layer).output,
+                    model.get_layer(bundle.feature_layer).output,
+                    model.get_layer(bundle.logits_layer).output,
+                ],
             )
         except ValueError as exc:
             raise BundleError(f"bundle {bundle.title}: layer named in metadata not found ({exc})") from None

@@ -78,17 +78,35 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     """One A4 page: header, image and overlay side by side, probabilities with thresholds, provenance."""
     fig = _figure(A4_PORTRAIT)
     fig.text(0.06, 0.965, "Chest radiograph — model assessment", fontsize=15, weight="bold")
-    fig.text(0.06, 0.945, f"Generated {report.generated:%Y-%m-%d %H:%M %Z}  ·  {report.model_title}  ·"
-             f"  {report.device}", fontsize=8.5, color="#444444")
-    fig.text(0.06, 0.915, f"Predicted finding: {display_name(report.prediction)}"
-             f" ({report.probabilities[report.classes.index(report.prediction)] * 100:.1f}%)",
-             fontsize=13, weight="bold", color=FLAG_COLOUR if report.flagged else "#1f5f6b")
-    fig.text(0.06, 0.898, finding_detail(report.classes, report.probabilities, report.prediction, report.flagged),
-             fontsize=9, color="#444444")
-    for column, (title, picture) in enumerate((
-        ("Image", report.image),
-        (f"Grad-CAM: {display_name(report.explained_class)}", report.overlay),
-    )):
+    fig.text(
+        0.06,
+        0.945,
+        f"Generated {report.generated:%Y-%m-%d %H:%M %Z}  ·  {report.model_title}  ·  {report.device}",
+        fontsize=8.5,
+        color="#444444",
+    )
+    fig.text(
+        0.06,
+        0.915,
+        f"Predicted finding: {display_name(report.prediction)}"
+        f" ({report.probabilities[report.classes.index(report.prediction)] * 100:.1f}%)",
+        fontsize=13,
+        weight="bold",
+        color=FLAG_COLOUR if report.flagged else "#1f5f6b",
+    )
+    fig.text(
+        0.06,
+        0.898,
+        finding_detail(report.classes, report.probabilities, report.prediction, report.flagged),
+        fontsize=9,
+        color="#444444",
+    )
+    for column, (title, picture) in enumerate(
+        (
+            ("Image", report.image),
+            (f"Grad-CAM: {display_name(report.explained_class)}", report.overlay),
+        )
+    ):
         axes = fig.add_axes((0.06 + column * 0.45, 0.51, 0.43, 0.36))
         axes.imshow(_shrink(picture), cmap="gray" if picture.ndim == 2 else None, vmin=0, vmax=255)
         axes.set_title(title, fontsize=10)
@@ -115,8 +133,16 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     if report.warnings:
         lines += [f"Warning: {text}" for text in report.warnings]
     fig.text(0.06, 0.32, "\n".join(lines), fontsize=8.5, va="top", family="monospace", wrap=True)
-    fig.text(0.06, 0.05, DISCLAIMER, fontsize=8.5, va="bottom", wrap=True, color="#7a4b00",
-             bbox={"facecolor": "#fff4df", "edgecolor": "#d9a64a", "boxstyle": "round,pad=0.6"})
+    fig.text(
+        0.06,
+        0.05,
+        DISCLAIMER,
+        fontsize=8.5,
+        va="bottom",
+        wrap=True,
+        color="#7a4b00",
+        bbox={"facecolor": "#fff4df", "edgecolor": "#d9a64a", "boxstyle": "round,pad=0.6"},
+    )
     return _save(fig, Path(target))
 
 
@@ -150,8 +176,12 @@ def write_batch_summary(
         fig = _figure(A4_LANDSCAPE)
         fig.text(0.05, 0.93, "Folder screening summary", fontsize=16, weight="bold")
         status = "complete" if complete else "INCOMPLETE (cancelled): only the files listed were scored"
-        header = [f"Folder: {folder}" if folder else "", f"Model: {model_title}",
-                  f"Generated: {generated:%Y-%m-%d %H:%M %Z}", f"Run: {status}"]
+        header = [
+            f"Folder: {folder}" if folder else "",
+            f"Model: {model_title}",
+            f"Generated: {generated:%Y-%m-%d %H:%M %Z}",
+            f"Run: {status}",
+        ]
         fig.text(0.05, 0.89, "\n".join(line for line in header if line), fontsize=9.5, va="top")
         fig.text(0.05, 0.74, "\n".join(_summary_lines(rows, classes)), fontsize=10.5, va="top")
         axes = fig.add_axes((0.08, 0.2, 0.55, 0.38))
@@ -163,34 +193,43 @@ def write_batch_summary(
         fig.text(0.05, 0.05, DISCLAIMER, fontsize=8.5, wrap=True, color="#7a4b00")
         pdf.savefig(fig)
         for start in range(0, max(len(ordered), 1), TABLE_ROWS_PER_PAGE):
-            pdf.savefig(_table_page(ordered[start:start + TABLE_ROWS_PER_PAGE], classes, folder, start))
+            pdf.savefig(_table_page(ordered[start : start + TABLE_ROWS_PER_PAGE], classes, folder, start))
     return target
 
 
 def _table_page(rows: list[ScreeningRow], classes: list[str], folder: Path | None, start: int):
     fig = _figure(A4_LANDSCAPE)
-    axes = fig.add_axes((0.03, 0.04, 0.94, 0.88 * (len(rows) + 1) / (TABLE_ROWS_PER_PAGE + 1)
-                         if rows else 0.88))
+    axes = fig.add_axes((0.03, 0.04, 0.94, 0.88 * (len(rows) + 1) / (TABLE_ROWS_PER_PAGE + 1) if rows else 0.88))
     axes.set_position((0.03, 0.92 - axes.get_position().height, 0.94, axes.get_position().height))
     axes.axis("off")
     columns = ["#", "file", "status", "prediction", *[f"P({display_name(c)})" for c in classes], "risk", "message"]
     cells = []
     for offset, row in enumerate(rows):
         name = row.path.relative_to(folder).as_posix() if folder and row.path.is_relative_to(folder) else row.path.name
-        cells.append([
-            str(start + offset + 1), _clip(name, 48), row.status, display_name(row.prediction) if row.prediction else "",
-            *[f"{row.probabilities[c]:.3f}" if c in row.probabilities else "" for c in classes],
-            "" if math.isnan(row.risk) else f"{row.risk:.3f}", _clip(row.message, 60),
-        ])
+        cells.append(
+            [
+                str(start + offset + 1),
+                _clip(name, 48),
+                row.status,
+                display_name(row.prediction) if row.prediction else "",
+                *[f"{row.probabilities[c]:.3f}" if c in row.probabilities else "" for c in classes],
+                "" if math.isnan(row.risk) else f"{row.risk:.3f}",
+                _clip(row.message, 60),
+            ]
+        )
     if cells:
         weights = [0.04, 0.30, 0.06, 0.09, *[0.075] * len(classes), 0.06, 0.0]
         weights[-1] = max(1.0 - sum(weights), 0.12)
-        table = axes.table(cellText=cells, colLabels=columns, bbox=(0, 0, 1, 1), cellLoc="left",
-                           colWidths=weights)
+        table = axes.table(cellText=cells, colLabels=columns, bbox=(0, 0, 1, 1), cellLoc="left", colWidths=weights)
         table.auto_set_font_size(False)
         table.set_fontsize(7)
-    fig.text(0.03, 0.965, f"Results, most suspicious first (rows {start + 1}–{start + len(rows)})", fontsize=10,
-             weight="bold")
+    fig.text(
+        0.03,
+        0.965,
+        f"Results, most suspicious first (rows {start + 1}–{start + len(rows)})",
+        fontsize=10,
+        weight="bold",
+    )
     return fig
 
 

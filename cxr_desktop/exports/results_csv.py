@@ -43,8 +43,9 @@ def _writer(classes: list[str]) -> tuple[io.StringIO, csv.DictWriter]:
     return buffer, csv.DictWriter(buffer, fieldnames=csv_columns(classes), lineterminator="\n")
 
 
-def render_csv(rows: list[ScreeningRow], classes: list[str], *, identifiers: str = "keep",
-               key: bytes | None = None) -> bytes:
+def render_csv(
+    rows: list[ScreeningRow], classes: list[str], *, identifiers: str = "keep", key: bytes | None = None
+) -> bytes:
     """The CSV bytes; ``identifiers`` is "keep", "pseudonymise" or "omit" (see ``core.privacy``)."""
     label = path_labeller(identifiers, key)
     buffer, writer = _writer(classes)
@@ -61,8 +62,9 @@ class ResultsCsv:
     about a megabyte of text and a rewrite is a join rather than re-formatting every row.
     """
 
-    def __init__(self, target: str | Path, classes: list[str], flush_interval: float = 1.0, *,
-                 identifiers: str = "keep") -> None:
+    def __init__(
+        self, target: str | Path, classes: list[str], flush_interval: float = 1.0, *, identifiers: str = "keep"
+    ) -> None:
         self.target = Path(target)
         self.classes = classes
         self.key = installation_key() if identifiers == "pseudonymise" else None

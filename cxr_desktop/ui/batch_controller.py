@@ -80,19 +80,23 @@ class BatchController(QObject):
         mode = identifiers or self.panel.identifiers_mode
         rows = self.panel.model.rows
         write_bytes_atomic(target, render_csv(rows, self.panel.model.classes, identifiers=mode))
-        audit.record_export("csv", target, rows=len(rows), identifiers=mode, bundle=self.window.bundle(),
-                            source="gui")
+        audit.record_export("csv", target, rows=len(rows), identifiers=mode, bundle=self.window.bundle(), source="gui")
         self.window.status_view.setText(f"Saved {target}")
         return target
 
     def export_summary(self, target: Path) -> Path:
         window = self.window
-        write_batch_summary(target, self.panel.model.rows, self.panel.model.classes,
-                            model_title=window.model_info.title if window.model_info else window.model_name,
-                            folder=self.panel.model.root, complete=not self.panel.running
-                            and self.panel.progress.value() >= self.panel.total)
-        audit.record_export("pdf-summary", target, rows=len(self.panel.model.rows), bundle=window.bundle(),
-                            source="gui")
+        write_batch_summary(
+            target,
+            self.panel.model.rows,
+            self.panel.model.classes,
+            model_title=window.model_info.title if window.model_info else window.model_name,
+            folder=self.panel.model.root,
+            complete=not self.panel.running and self.panel.progress.value() >= self.panel.total,
+        )
+        audit.record_export(
+            "pdf-summary", target, rows=len(self.panel.model.rows), bundle=window.bundle(), source="gui"
+        )
         window.status_view.setText(f"Saved {target}")
         return target
 
@@ -114,8 +118,9 @@ class BatchController(QObject):
         if request_id != self.request_id:
             return
         self.panel.finish(cancelled, seconds)
-        self.window.status_view.setText("Batch cancelled; every row already scored is kept." if cancelled
-                                        else f"Batch done in {seconds:.1f} s.")
+        self.window.status_view.setText(
+            "Batch cancelled; every row already scored is kept." if cancelled else f"Batch done in {seconds:.1f} s."
+        )
         self.window.update_actions()
         self.window.batch_completed.emit(cancelled)
 

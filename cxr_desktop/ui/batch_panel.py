@@ -7,8 +7,17 @@ from pathlib import Path
 
 from PyQt5.QtCore import QModelIndex, QSize, Qt, pyqtSignal
 from PyQt5.QtWidgets import (
-    QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSizePolicy,
-    QTableView, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
 )
 
 from cxr_desktop.ui import style
@@ -138,7 +147,9 @@ class BatchPanel(QWidget):
         header.setStretchLastSection(True)
         metrics = self.table.fontMetrics()
         for column, text in enumerate(self.model.headers()):
-            header.resizeSection(column, max(metrics.horizontalAdvance(text) + 36, metrics.horizontalAdvance("0.000") + 30))
+            header.resizeSection(
+                column, max(metrics.horizontalAdvance(text) + 36, metrics.horizontalAdvance("0.000") + 30)
+            )
         header.resizeSection(0, THUMBNAIL_ROW_HEIGHT + 12)
         header.resizeSection(1, max(260, metrics.horizontalAdvance("x" * 34)))
         header.resizeSection(2, metrics.horizontalAdvance("not scored") + 30)

@@ -66,7 +66,8 @@ def _dialog(parent: QWidget | None, title: str, body: QWidget, size: tuple[int, 
 def shortcuts_html(actions: list[QAction]) -> str:
     rows = [
         (action.shortcut().toString(), action.text().replace("&", "").rstrip("…"))
-        for action in actions if not action.shortcut().isEmpty()
+        for action in actions
+        if not action.shortcut().isEmpty()
     ]
     rows += list(MOUSE_GESTURES)
     cells = "".join(
@@ -96,40 +97,51 @@ def model_card_html(bundle: ModelBundle | None) -> str:
     ]
     limitations = meta.get("limitations") or []
     if limitations:
-        parts.append("<h3>Limitations</h3><ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in limitations)
-                     + "</ul>")
+        parts.append(
+            "<h3>Limitations</h3><ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in limitations) + "</ul>"
+        )
     test = (meta.get("metrics") or {}).get("test") or {}
     if test:
-        parts.append(f"<h3>Test-set performance</h3><p>n = {test.get('n', '—')}, macro AUC "
-                     f"{_metric(test.get('macro_auc'))}, accuracy {_metric(test.get('accuracy'))}</p>")
+        parts.append(
+            f"<h3>Test-set performance</h3><p>n = {test.get('n', '—')}, macro AUC "
+            f"{_metric(test.get('macro_auc'))}, accuracy {_metric(test.get('accuracy'))}</p>"
+        )
         rows = "".join(
             f"<tr><td>{html.escape(display_name(name))}</td><td>{_metric(entry.get('auc'))}</td>"
             f"<td>{_metric(entry.get('sensitivity'))}</td><td>{_metric(entry.get('specificity'))}</td>"
             f"<td>{_metric(entry.get('threshold'))}</td></tr>"
             for name, entry in (test.get("per_class") or {}).items()
         )
-        parts.append("<table cellpadding='4'><tr><th align='left'>class</th><th>AUC</th><th>sensitivity</th>"
-                     f"<th>specificity</th><th>threshold</th></tr>{rows}</table>")
+        parts.append(
+            "<table cellpadding='4'><tr><th align='left'>class</th><th>AUC</th><th>sensitivity</th>"
+            f"<th>specificity</th><th>threshold</th></tr>{rows}</table>"
+        )
     if meta.get("operating_point"):
         parts.append(f"<p>Operating point: {html.escape(str(meta['operating_point']))}</p>")
     parts.append(f"<h3>Data</h3><p>{html.escape(str(meta.get('data_source', '—')))}</p>")
     references = meta.get("references") or []
     if references:
-        parts.append("<h3>References</h3><ul>" + "".join(f"<li>{html.escape(str(r))}</li>" for r in references)
-                     + "</ul>")
-    parts.append(f"<p style='color:#8c97a4'>Weights sha256 {html.escape(bundle.sha256)}<br>"
-                 f"Folder {html.escape(str(bundle.folder))}</p>")
+        parts.append(
+            "<h3>References</h3><ul>" + "".join(f"<li>{html.escape(str(r))}</li>" for r in references) + "</ul>"
+        )
+    parts.append(
+        f"<p style='color:#8c97a4'>Weights sha256 {html.escape(bundle.sha256)}<br>"
+        f"Folder {html.escape(str(bundle.folder))}</p>"
+    )
     return "".join(parts)
 
 
 def about_dialog(parent: QWidget | None, bundle: ModelBundle | None) -> QDialog:
     tabs = QTabWidget()
-    tabs.addTab(_browser(
-        f"<h2>CXR Desktop {html.escape(__version__)}</h2>"
-        "<p>Offline decision support for frontal chest radiographs: COVID-19 / pneumonia / normal, with"
-        " Grad-CAM heat maps showing where the model looked.</p>"
-        f"<p><b>{html.escape(DISCLAIMER)}</b></p>"
-    ), "About")
+    tabs.addTab(
+        _browser(
+            f"<h2>CXR Desktop {html.escape(__version__)}</h2>"
+            "<p>Offline decision support for frontal chest radiographs: COVID-19 / pneumonia / normal, with"
+            " Grad-CAM heat maps showing where the model looked.</p>"
+            f"<p><b>{html.escape(DISCLAIMER)}</b></p>"
+        ),
+        "About",
+    )
     tabs.addTab(_browser(model_card_html(bundle)), "Model card")
     credits = CREDITS_FILE.read_text(encoding="utf-8") if CREDITS_FILE.is_file() else ""
     tabs.addTab(_browser(LICENCES), "Licences")

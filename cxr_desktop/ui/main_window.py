@@ -15,8 +15,18 @@ import numpy as np
 from PyQt5.QtCore import QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt5.QtWidgets import (
-    QAction, QApplication, QFileDialog, QFrame, QHBoxLayout, QLabel, QMainWindow, QScrollArea,
-    QSplitter, QToolButton, QVBoxLayout, QWidget,
+    QAction,
+    QApplication,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from cxr_desktop.core import audit
@@ -159,8 +169,9 @@ class MainWindow(QMainWindow):
         self.batch.export_csv_requested.connect(self._on_export_csv_triggered)
         self.batch.export_pdf_requested.connect(self._on_export_summary_triggered)
 
-    def _action(self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "",
-                checkable: bool = False) -> QAction:
+    def _action(
+        self, text: str, slot, shortcut=None, icon: str | None = None, tip: str = "", checkable: bool = False
+    ) -> QAction:
         action = QAction(text, self)
         if icon:
             action.setIcon(style.icon(icon))
@@ -175,19 +186,45 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.act_open = a("&Open image…", self._on_open_triggered, QKeySequence.Open, "open-file",
-                          "Open a radiograph (PNG, JPEG, TIFF, BMP, DICOM)")
-        self.act_open_folder = a("Open &folder…", self._on_open_folder_triggered, "Ctrl+Shift+O", "open-folder",
-                                 "Screen every image in a folder and its sub-folders")
-        self.act_save_overlay = a("&Save overlay PNG…", self._on_save_overlay_triggered, QKeySequence.Save,
-                                  "save-image", "Save the image with its heat map as PNG")
-        self.act_report = a("Save &report PDF…", self._on_save_report_triggered, "Ctrl+P", "report",
-                            "Save a one-page PDF report of this image")
-        self.act_copy = a("&Copy result", self._on_copy_triggered, QKeySequence.Copy, "copy",
-                          "Copy the result as text to the clipboard")
+        self.act_open = a(
+            "&Open image…",
+            self._on_open_triggered,
+            QKeySequence.Open,
+            "open-file",
+            "Open a radiograph (PNG, JPEG, TIFF, BMP, DICOM)",
+        )
+        self.act_open_folder = a(
+            "Open &folder…",
+            self._on_open_folder_triggered,
+            "Ctrl+Shift+O",
+            "open-folder",
+            "Screen every image in a folder and its sub-folders",
+        )
+        self.act_save_overlay = a(
+            "&Save overlay PNG…",
+            self._on_save_overlay_triggered,
+            QKeySequence.Save,
+            "save-image",
+            "Save the image with its heat map as PNG",
+        )
+        self.act_report = a(
+            "Save &report PDF…",
+            self._on_save_report_triggered,
+            "Ctrl+P",
+            "report",
+            "Save a one-page PDF report of this image",
+        )
+        self.act_copy = a(
+            "&Copy result",
+            self._on_copy_triggered,
+            QKeySequence.Copy,
+            "copy",
+            "Copy the result as text to the clipboard",
+        )
         self.act_export_csv = a("&Export table as CSV…", self._on_export_csv_triggered, "Ctrl+E", "export-csv")
-        self.act_export_summary = a("Export batch &summary PDF…", self._on_export_summary_triggered,
-                                    "Ctrl+Shift+P", "report")
+        self.act_export_summary = a(
+            "Export batch &summary PDF…", self._on_export_summary_triggered, "Ctrl+Shift+P", "report"
+        )
         self.act_cancel = a("Cancel &batch", self.cancel_batch, "Esc", "cancel", "Stop screening; keep every row")
         self.act_quit = a("&Quit", self.close, QKeySequence.Quit)
         self.act_zoom_in = a("Zoom &in", self.viewer.zoom_in, "+", "zoom-in")
@@ -196,11 +233,22 @@ class MainWindow(QMainWindow):
         self.act_actual = a("&Actual size (1:1)", self.viewer.actual_size, "1", "zoom-actual")
         self.act_invert = a("&Invert", self._on_invert_triggered, "I", "invert", "Invert grey levels")
         self.act_reset_wl = a("&Reset window/level", self.viewer.reset_window, "R", "window-reset")
-        self.act_heatmap = a("Show &heat map", self._on_heatmap_action_toggled, "H", "heatmap",
-                             "Show or hide the Grad-CAM heat map", checkable=True)
+        self.act_heatmap = a(
+            "Show &heat map",
+            self._on_heatmap_action_toggled,
+            "H",
+            "heatmap",
+            "Show or hide the Grad-CAM heat map",
+            checkable=True,
+        )
         self.act_heatmap.setChecked(True)
-        self.act_batch_panel = a("Show batch &table", self._on_batch_panel_toggled, "Ctrl+B",
-                                 tip="Show or hide the folder results table", checkable=True)
+        self.act_batch_panel = a(
+            "Show batch &table",
+            self._on_batch_panel_toggled,
+            "Ctrl+B",
+            tip="Show or hide the folder results table",
+            checkable=True,
+        )
         self.act_help = a("&Keyboard shortcuts", self._on_help_triggered, QKeySequence.HelpContents, "keyboard")
         self.act_about = a("&About CXR Desktop and model card", self._on_about_triggered, None, "info")
 
@@ -316,8 +364,12 @@ class MainWindow(QMainWindow):
         if grey is None or self.score is None or self.radiograph is None:
             return None
         heat = heatmap_to_image(self._cam(), self.radiograph.width, self.radiograph.height)
-        return render_overlay(grey.astype(np.float32) / 255.0, heat, alpha=self.heatmap.opacity_value,
-                              colormap=self.heatmap.selected_colormap)
+        return render_overlay(
+            grey.astype(np.float32) / 255.0,
+            heat,
+            alpha=self.heatmap.opacity_value,
+            colormap=self.heatmap.selected_colormap,
+        )
 
     def save_overlay(self, target: Path) -> Path:
         rgb = self.overlay_rgb()
@@ -336,15 +388,27 @@ class MainWindow(QMainWindow):
         info = self.radiograph.dicom
         study = {}
         if info is not None:
-            study = {"Patient ID": info.patient_id, "Study date": info.study_date, "View": info.view_position,
-                     "Modality": info.modality}
+            study = {
+                "Patient ID": info.patient_id,
+                "Study date": info.study_date,
+                "View": info.view_position,
+                "Modality": info.modality,
+            }
         report = ImageReport(
-            path=self.radiograph.path, sha256=self.radiograph.sha256, image=grey,
-            overlay=overlay, classes=self.score.classes, probabilities=[float(p) for p in self.score.probabilities],
-            thresholds=self.score.thresholds, prediction=self.score.prediction, flagged=self.score.flagged,
+            path=self.radiograph.path,
+            sha256=self.radiograph.sha256,
+            image=grey,
+            overlay=overlay,
+            classes=self.score.classes,
+            probabilities=[float(p) for p in self.score.probabilities],
+            thresholds=self.score.thresholds,
+            prediction=self.score.prediction,
+            flagged=self.score.flagged,
             explained_class=self.heatmap.selected_class or self.score.prediction,
-            model_title=self.score.model_title, device=self.model_info.device if self.model_info else "",
-            warnings=self._warnings(), study=study,
+            model_title=self.score.model_title,
+            device=self.model_info.device if self.model_info else "",
+            warnings=self._warnings(),
+            study=study,
         )
         write_image_report(target, report)
         audit.record_export("pdf", target, rows=1, bundle=self.bundle(), source="gui")
@@ -354,12 +418,18 @@ class MainWindow(QMainWindow):
     def result_text(self) -> str:
         if self.score is None or self.radiograph is None:
             return ""
-        lines = [f"File: {self.radiograph.path}", f"SHA-256: {self.radiograph.sha256}",
-                 f"Model: {self.score.model_title}",
-                 f"Predicted finding: {display_name(self.score.prediction)}"
-                 f" ({self.score.probability(self.score.prediction) * 100:.1f}%)"]
-        lines += [f"  {display_name(name)}: {self.score.probability(name) * 100:.1f}%"
-                  f"{'  (above threshold)' if name in self.score.flagged else ''}" for name in self.score.classes]
+        lines = [
+            f"File: {self.radiograph.path}",
+            f"SHA-256: {self.radiograph.sha256}",
+            f"Model: {self.score.model_title}",
+            f"Predicted finding: {display_name(self.score.prediction)}"
+            f" ({self.score.probability(self.score.prediction) * 100:.1f}%)",
+        ]
+        lines += [
+            f"  {display_name(name)}: {self.score.probability(name) * 100:.1f}%"
+            f"{'  (above threshold)' if name in self.score.flagged else ''}"
+            for name in self.score.classes
+        ]
         lines += [f"Warning: {text}" for text in self._warnings()]
         lines.append(DISCLAIMER)
         return "\n".join(lines)
@@ -486,8 +556,10 @@ class MainWindow(QMainWindow):
     # --- warnings -----------------------------------------------------------------------------------
     def _warnings(self) -> list[str]:
         found: list[str] = []
-        for text in (*(self.radiograph.warnings if self.radiograph else ()),
-                     *(self.score.warnings if self.score else ())):
+        for text in (
+            *(self.radiograph.warnings if self.radiograph else ()),
+            *(self.score.warnings if self.score else ()),
+        ):
             if text not in found:
                 found.append(text)
         return found
@@ -546,14 +618,19 @@ class MainWindow(QMainWindow):
     def _on_save_overlay_triggered(self) -> None:
         if self.radiograph is not None:
             suggested = f"{self.radiograph.path.stem}.gradcam-{self.heatmap.selected_class}.png"
-            self._run_export("Saving the overlay", self.save_overlay,
-                             self._ask_save("Save overlay PNG", suggested, "PNG image (*.png)"))
+            self._run_export(
+                "Saving the overlay",
+                self.save_overlay,
+                self._ask_save("Save overlay PNG", suggested, "PNG image (*.png)"),
+            )
 
     def _on_save_report_triggered(self) -> None:
         if self.radiograph is not None:
-            self._run_export("Saving the report", self.save_report,
-                             self._ask_save("Save PDF report", f"{self.radiograph.path.stem}.report.pdf",
-                                            "PDF (*.pdf)"))
+            self._run_export(
+                "Saving the report",
+                self.save_report,
+                self._ask_save("Save PDF report", f"{self.radiograph.path.stem}.report.pdf", "PDF (*.pdf)"),
+            )
 
     def _on_copy_triggered(self) -> None:
         text = self.result_text()
@@ -563,13 +640,19 @@ class MainWindow(QMainWindow):
 
     def _on_export_csv_triggered(self) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
-        self._run_export("Exporting the CSV", self.export_csv,
-                         self._ask_save("Export results CSV", f"screening-{stamp}.csv", "CSV (*.csv)"))
+        self._run_export(
+            "Exporting the CSV",
+            self.export_csv,
+            self._ask_save("Export results CSV", f"screening-{stamp}.csv", "CSV (*.csv)"),
+        )
 
     def _on_export_summary_triggered(self) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
-        self._run_export("Exporting the summary", self.export_summary,
-                         self._ask_save("Export batch summary PDF", f"screening-{stamp}.pdf", "PDF (*.pdf)"))
+        self._run_export(
+            "Exporting the summary",
+            self.export_summary,
+            self._ask_save("Export batch summary PDF", f"screening-{stamp}.pdf", "PDF (*.pdf)"),
+        )
 
     def _on_invert_triggered(self) -> None:
         self.viewer.toggle_invert()

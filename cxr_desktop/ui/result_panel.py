@@ -32,9 +32,12 @@ class ProbabilityBars(QWidget):
         """``rows``: (class, probability, threshold or None, flagged)."""
         self.rows = rows
         self.setFixedHeight(self.sizeHint().height())
-        self.setToolTip("\n".join(
-            f"{display_name(name)}: {p * 100:.1f}%" + (f" (threshold {t * 100:.0f}%)" if t is not None else "")
-            for name, p, t, _ in rows))
+        self.setToolTip(
+            "\n".join(
+                f"{display_name(name)}: {p * 100:.1f}%" + (f" (threshold {t * 100:.0f}%)" if t is not None else "")
+                for name, p, t, _ in rows
+            )
+        )
         self.update()
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
@@ -67,8 +70,11 @@ class ProbabilityBars(QWidget):
                 painter.setPen(QPen(QColor("#f4f6f8"), 2))
                 painter.drawLine(int(x), int(track.top() - 4), int(x), int(track.bottom() + 4))
             painter.setPen(style.TEXT)
-            painter.drawText(QRectF(track.right() + 2, top, value_w, 18), Qt.AlignVCenter | Qt.AlignRight,
-                             f"{probability * 100:.1f}%")
+            painter.drawText(
+                QRectF(track.right() + 2, top, value_w, 18),
+                Qt.AlignVCenter | Qt.AlignRight,
+                f"{probability * 100:.1f}%",
+            )
         painter.end()
 
 
@@ -122,8 +128,14 @@ class ResultPanel(QWidget):
         study = QFormLayout(study_box)
         study.setLabelAlignment(Qt.AlignRight)
         self.fields: dict[str, QLabel] = {}
-        for key, title in (("file", "File"), ("format", "Format"), ("patient", "Patient ID"),
-                           ("date", "Study date"), ("view", "View"), ("modality", "Modality")):
+        for key, title in (
+            ("file", "File"),
+            ("format", "Format"),
+            ("patient", "Patient ID"),
+            ("date", "Study date"),
+            ("view", "View"),
+            ("modality", "Modality"),
+        ):
             self.fields[key] = _value_label()
             study.addRow(title, self.fields[key])
         layout.addWidget(study_box)
@@ -164,12 +176,19 @@ class ResultPanel(QWidget):
     def show_result(self, result: ImageScore) -> None:
         self.finding.setText(display_name(result.prediction))
         self.finding_detail.setText(
-            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged))
-        self.bars.set_values([
-            (name, result.probability(name), result.thresholds.get(name) if name != NEGATIVE_CLASS else None,
-             name in result.flagged)
-            for name in result.classes
-        ])
+            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged)
+        )
+        self.bars.set_values(
+            [
+                (
+                    name,
+                    result.probability(name),
+                    result.thresholds.get(name) if name != NEGATIVE_CLASS else None,
+                    name in result.flagged,
+                )
+                for name in result.classes
+            ]
+        )
         self.fields["time"].setText(f"{result.seconds * 1000:.0f} ms")
 
     def show_failure(self, text: str) -> None:

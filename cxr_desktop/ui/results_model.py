@@ -52,8 +52,15 @@ class ResultsTableModel(QAbstractTableModel):
         return [item.row for item in self.items]
 
     def headers(self) -> list[str]:
-        return ["", "File", "Status", "Prediction", *[f"P({display_name(c)})" for c in self.classes],
-                "Risk", "Warnings / message"]
+        return [
+            "",
+            "File",
+            "Status",
+            "Prediction",
+            *[f"P({display_name(c)})" for c in self.classes],
+            "Risk",
+            "Warnings / message",
+        ]
 
     @property
     def risk_column(self) -> int:

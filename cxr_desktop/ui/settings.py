@@ -23,8 +23,11 @@ class AppSettings:
     """Last folder, chosen model, overlay opacity and colormap, window geometry, recent files."""
 
     def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store if store is not None else QSettings(QSettings.IniFormat, QSettings.UserScope,
-                                                               ORGANISATION, APPLICATION)
+        self.store = (
+            store
+            if store is not None
+            else QSettings(QSettings.IniFormat, QSettings.UserScope, ORGANISATION, APPLICATION)
+        )
 
     @classmethod
     def at(cls, ini_file: str | Path) -> "AppSettings":

@@ -167,7 +167,7 @@ class RadiographView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(ZOOM_STEP ** steps)
+            self.zoom_by(ZOOM_STEP**steps)
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
@@ -191,10 +191,12 @@ class RadiographView(QGraphicsView):
         if self._drag_origin is not None:
             delta = QPointF(event.pos() - self._drag_origin)
             size = max(self.viewport().width(), self.viewport().height(), 1)
-            self.set_window(self._drag_window.adjusted(
-                d_center=-WINDOW_DRAG_GAIN * delta.y() / size,
-                d_width=WINDOW_DRAG_GAIN * delta.x() / size,
-            ))
+            self.set_window(
+                self._drag_window.adjusted(
+                    d_center=-WINDOW_DRAG_GAIN * delta.y() / size,
+                    d_width=WINDOW_DRAG_GAIN * delta.x() / size,
+                )
+            )
             event.accept()
             return
         super().mouseMoveEvent(event)

@@ -241,8 +241,15 @@ class EngineWorker(QObject):
         pending: list[BatchRow] = []
         oldest = 0.0
         done = 0
-        rows = screen(paths, self.engine, thresholds=self.engine.bundle.thresholds, batch_size=BATCH_SIZE,
-                      root=Path(root) if root else None, should_stop=cancelled, ood_gate=self.gate)
+        rows = screen(
+            paths,
+            self.engine,
+            thresholds=self.engine.bundle.thresholds,
+            batch_size=BATCH_SIZE,
+            root=Path(root) if root else None,
+            should_stop=cancelled,
+            ood_gate=self.gate,
+        )
         for row in rows:
             if not pending:
                 oldest = time.perf_counter()

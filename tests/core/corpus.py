@@ -123,8 +123,12 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     add(".hidden.jpg", jpeg, "ok")
     add("no_extension", png, "ok", why="content decides the format, not the name")
     add("png_named.jpg", png, "ok", why="content decides the format, not the name")
-    add("bitflip_in_data.jpg", _flip(jpeg, len(jpeg) // 2), "ok",
-        why="damage inside JPEG entropy data decodes to a damaged but valid image; no decoder can tell")
+    add(
+        "bitflip_in_data.jpg",
+        _flip(jpeg, len(jpeg) // 2),
+        "ok",
+        why="damage inside JPEG entropy data decodes to a damaged but valid image; no decoder can tell",
+    )
 
     # Broken, truncated and non-image files.
     add("empty.jpg", b"", "error", "empty")
@@ -143,24 +147,39 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     add("animation.gif", pillow(Image.fromarray(grey), "GIF"), "error", "GIF files are not supported")
     add("image.webp", pillow(Image.fromarray(grey), "WEBP"), "error", "WebP files are not supported")
     add("image.jp2", pillow(Image.fromarray(grey), "JPEG2000"), "error", "JPEG 2000 files are not supported")
-    add("drawing.svg", b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>', "error",
-        "SVG files are not supported")
+    add(
+        "drawing.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"/>',
+        "error",
+        "SVG files are not supported",
+    )
     add("report.pdf", pillow(Image.fromarray(grey).convert("RGB"), "PDF"), "error", "PDF files are not supported")
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("x.png", png)
     add("archive_renamed.png", archive.getvalue(), "error", "ZIP files are not supported")
-    add("random_bytes.dcm", np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
-        "error", "DICOM")
+    add("random_bytes.dcm", np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(), "error", "DICOM")
 
     # File-system oddities.
     add("folder_named_like_image.jpg/inside.jpg", jpeg, "ok")
-    items.append(CorpusItem("folder_named_like_image.jpg", folder / "folder_named_like_image.jpg", "error",
-                            "is a folder", listed=False, why="a folder walk descends into it instead"))
-    unreadable = add("unreadable.jpg", jpeg, "ok" if running_as_root() else "error",
-                     "" if running_as_root() else "permission denied",
-                     why="root reads any file, so the chmod cannot block it; permission denial is also "
-                         "covered by a unit test that simulates it")
+    items.append(
+        CorpusItem(
+            "folder_named_like_image.jpg",
+            folder / "folder_named_like_image.jpg",
+            "error",
+            "is a folder",
+            listed=False,
+            why="a folder walk descends into it instead",
+        )
+    )
+    unreadable = add(
+        "unreadable.jpg",
+        jpeg,
+        "ok" if running_as_root() else "error",
+        "" if running_as_root() else "permission denied",
+        why="root reads any file, so the chmod cannot block it; permission denial is also "
+        "covered by a unit test that simulates it",
+    )
     unreadable.chmod(0)
     os.symlink(folder / "does_not_exist.jpg", folder / "broken_link.jpg")
     add("broken_link.jpg", None, "error", "broken link")
@@ -176,9 +195,16 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     radiograph = dicom_factory.make_dataset(stored, bits_stored=12, WindowCenter=2048, WindowWidth=4096)
     add("dicom/valid_dx.dcm", dicom_factory.to_bytes(radiograph), "ok")
     add("dicom/valid_dx_no_meta.dcm", dicom_factory.to_bytes(radiograph, with_file_meta=False), "ok")
-    add("dicom/valid_mono1_jpegls.dcm", dicom_factory.to_bytes(dicom_factory.compressed(
-        dicom_factory.make_dataset(4095 - stored, bits_stored=12, photometric="MONOCHROME1"),
-        "1.2.840.10008.1.2.4.80")), "ok")
+    add(
+        "dicom/valid_mono1_jpegls.dcm",
+        dicom_factory.to_bytes(
+            dicom_factory.compressed(
+                dicom_factory.make_dataset(4095 - stored, bits_stored=12, photometric="MONOCHROME1"),
+                "1.2.840.10008.1.2.4.80",
+            )
+        ),
+        "ok",
+    )
     full = dicom_factory.to_bytes(radiograph)
     add("dicom/truncated_pixels.dcm", full[: len(full) * 2 // 3], "error", "truncated DICOM")
     add("dicom/truncated_header.dcm", full[:400], "error", "no pixel data")
@@ -187,11 +213,19 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     add("dicom/no_pixel_data.dcm", dicom_factory.to_bytes(no_pixels), "error", "no pixel data")
     frames = dicom_factory.to_bytes(dicom_factory.make_dataset(stored, bits_stored=12, NumberOfFrames=12))
     frames_tag = b"\x28\x00\x08\x00IS\x02\x00"
-    add("dicom/bad_value_number_of_frames.dcm", frames.replace(frames_tag + b"12", frames_tag + b"1A"), "error",
-        "NumberOfFrames is not a number")
+    add(
+        "dicom/bad_value_number_of_frames.dcm",
+        frames.replace(frames_tag + b"12", frames_tag + b"1A"),
+        "error",
+        "NumberOfFrames is not a number",
+    )
     name_tag = b"\x10\x00\x10\x00PN"
-    add("dicom/bad_vr_patient_name.dcm", full.replace(name_tag, name_tag[:4] + b"ZZ"), "ok",
-        why="an unknown VR on a header element does not touch the image")
+    add(
+        "dicom/bad_vr_patient_name.dcm",
+        full.replace(name_tag, name_tag[:4] + b"ZZ"),
+        "ok",
+        why="an unknown VR on a header element does not touch the image",
+    )
     multi = dicom_factory.make_dataset(np.concatenate([stored, stored]), bits_stored=12, modality="CR")
     multi.Rows, multi.NumberOfFrames = stored.shape[0], 2
     add("dicom/multi_frame_cr.dcm", dicom_factory.to_bytes(multi), "error", "multi-frame")
@@ -201,8 +235,12 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     rgb.HighBit = 7
     rgb.PixelData = np.repeat(grey[..., None], 3, axis=2).tobytes()
     add("dicom/rgb_dx.dcm", dicom_factory.to_bytes(rgb), "error", "photometric interpretation RGB")
-    add("dicom/ct.dcm", dicom_factory.to_bytes(dicom_factory.make_dataset(stored, modality="CT")), "error",
-        "modality CT")
+    add(
+        "dicom/ct.dcm",
+        dicom_factory.to_bytes(dicom_factory.make_dataset(stored, modality="CT")),
+        "error",
+        "modality CT",
+    )
     shipped = {
         "test-SR.dcm": "structured report (SR)",
         "rtplan.dcm": "radiotherapy object (RT)",
@@ -221,4 +259,3 @@ def build_corpus(folder: Path) -> list[CorpusItem]:
     for name, reason in shipped.items():
         add(f"dicom/pydicom_{Path(name).name}", pydicom_file(name).read_bytes(), "error", reason)
     return items
-

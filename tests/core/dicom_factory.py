@@ -26,7 +26,6 @@ from pydicom.uid import (
 )
 
 
-
 def make_dataset(
     stored: np.ndarray,
     *,
@@ -146,12 +145,15 @@ def encode_jpeg_lossless(image: np.ndarray, precision: int) -> bytes:
     return b"".join(
         (
             b"\xff\xd8",
-            b"\xff\xc3" + (11).to_bytes(2, "big") + bytes([precision]) + rows.to_bytes(2, "big")
-            + cols.to_bytes(2, "big") + bytes([1, 1, 0x11, 0]),
+            b"\xff\xc3"
+            + (11).to_bytes(2, "big")
+            + bytes([precision])
+            + rows.to_bytes(2, "big")
+            + cols.to_bytes(2, "big")
+            + bytes([1, 1, 0x11, 0]),
             b"\xff\xc4" + (2 + 1 + 16 + 17).to_bytes(2, "big") + b"\x00" + counts + bytes(range(17)),
             b"\xff\xda" + (8).to_bytes(2, "big") + bytes([1, 1, 0x00, 1, 0, 0]),
             scan,
             b"\xff\xd9",
         )
     )
-

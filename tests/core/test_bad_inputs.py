@@ -39,13 +39,36 @@ def test_corpus_covers_the_troublesome_kinds():
     names = {item.name for item in CORPUS}
     assert len(CORPUS) >= 30
     assert sum(item.expected == "error" for item in CORPUS) >= 30
-    for required in ("empty.jpg", "text_renamed.jpg", "truncated.jpg", "truncated.png", "one_pixel.png",
-                     "huge_12000x12000.png", "grey16.png", "grey16.tif", "rgba.png", "cmyk.jpg", "animation.gif",
-                     "image.webp", "drawing.svg", "report.pdf", "archive_renamed.png", ".hidden.jpg",
-                     "unreadable.jpg", "loop_a.jpg", "folder_named_like_image.jpg", "dicom/no_pixel_data.dcm",
-                     "dicom/pydicom_test-SR.dcm", "dicom/pydicom_rtplan.dcm", "dicom/multi_frame_cr.dcm",
-                     "dicom/rgb_dx.dcm", "dicom/truncated_pixels.dcm", "dicom/pydicom_badVR.dcm",
-                     "dicom/pydicom_no_meta.dcm", "dicom/pydicom_DICOMDIR"):
+    for required in (
+        "empty.jpg",
+        "text_renamed.jpg",
+        "truncated.jpg",
+        "truncated.png",
+        "one_pixel.png",
+        "huge_12000x12000.png",
+        "grey16.png",
+        "grey16.tif",
+        "rgba.png",
+        "cmyk.jpg",
+        "animation.gif",
+        "image.webp",
+        "drawing.svg",
+        "report.pdf",
+        "archive_renamed.png",
+        ".hidden.jpg",
+        "unreadable.jpg",
+        "loop_a.jpg",
+        "folder_named_like_image.jpg",
+        "dicom/no_pixel_data.dcm",
+        "dicom/pydicom_test-SR.dcm",
+        "dicom/pydicom_rtplan.dcm",
+        "dicom/multi_frame_cr.dcm",
+        "dicom/rgb_dx.dcm",
+        "dicom/truncated_pixels.dcm",
+        "dicom/pydicom_badVR.dcm",
+        "dicom/pydicom_no_meta.dcm",
+        "dicom/pydicom_DICOMDIR",
+    ):
         assert required in names
 
 
@@ -104,15 +127,20 @@ def test_missing_file_is_reported(tmp_path):
         load_radiograph(tmp_path / "gone.jpg")
 
 
-@pytest.mark.parametrize("failure", [RuntimeError("decoder bug"), KeyError("x"), MemoryError()],
-                         ids=["RuntimeError", "KeyError", "MemoryError"])
+@pytest.mark.parametrize(
+    "failure",
+    [RuntimeError("decoder bug"), KeyError("x"), MemoryError()],
+    ids=["RuntimeError", "KeyError", "MemoryError"],
+)
 def test_an_unanticipated_failure_still_becomes_a_typed_error(monkeypatch, sample_images, caplog, failure):
     def broken(*_args):
         raise failure
 
-    monkeypatch.setattr(radiograph_module, "FORMATS", tuple(
-        dataclasses.replace(entry, reader=broken) if entry.reader is not None else entry for entry in FORMATS
-    ))
+    monkeypatch.setattr(
+        radiograph_module,
+        "FORMATS",
+        tuple(dataclasses.replace(entry, reader=broken) if entry.reader is not None else entry for entry in FORMATS),
+    )
     with pytest.raises(ImageReadError) as caught:
         load_radiograph(sample_images[0])
     if isinstance(failure, MemoryError):

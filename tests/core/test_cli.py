@@ -14,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cxr_desktop", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "cxr_desktop", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -30,8 +31,18 @@ def test_screen_writes_contract_csv_and_heatmaps(tiny_bundle, sample_images, tmp
         shutil.copy(image, (folder / "nested" if index % 2 else folder) / image.name)
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out.csv"
-    result = run_cli("screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(out),
-                     "--heatmaps", str(tmp_path / "maps"), "--identifiers", "keep")
+    result = run_cli(
+        "screen",
+        str(folder),
+        "--model",
+        str(tiny_bundle.folder),
+        "--csv",
+        str(out),
+        "--heatmaps",
+        str(tmp_path / "maps"),
+        "--identifiers",
+        "keep",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "oneDNN" not in result.stderr and "absl" not in result.stderr, "TensorFlow's start-up notices go to the log"
@@ -39,8 +50,7 @@ def test_screen_writes_contract_csv_and_heatmaps(tiny_bundle, sample_images, tmp
     assert list(rows[0].keys())[:6] == ["path", "status", "prediction", "p_covid", "p_pneumonia", "p_normal"]
     assert "message" in rows[0]
     assert len(rows) == len(sample_images) + 1
-    assert [r["path"] for r in rows] == sorted((r["path"] for r in rows), key=lambda p: (
-        Path(p).parent != folder, p))
+    assert [r["path"] for r in rows] == sorted((r["path"] for r in rows), key=lambda p: (Path(p).parent != folder, p))
     bad = [r for r in rows if r["status"] == "error"]
     assert [Path(r["path"]).name for r in bad] == ["notes.txt"]
     assert bad[0]["prediction"] == "" and "not an image" in bad[0]["message"]

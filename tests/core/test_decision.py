@@ -35,8 +35,11 @@ def test_a_class_without_a_threshold_is_an_error_not_a_silent_half():
 def test_the_rule_knows_no_class_list():
     """A fourth class (or any names) follows the same rule; only 'normal' is special."""
     classes = ["covid", "pneumonia", "other_abnormal", "normal"]
-    found = decide(np.array([0.05, 0.05, 0.30, 0.60]), classes,
-                   {"covid": 0.1, "pneumonia": 0.1, "other_abnormal": 0.25, "normal": 0.5})
+    found = decide(
+        np.array([0.05, 0.05, 0.30, 0.60]),
+        classes,
+        {"covid": 0.1, "pneumonia": 0.1, "other_abnormal": 0.25, "normal": 0.5},
+    )
     assert found.prediction == "other_abnormal" and found.flagged == ("other_abnormal",)
 
 
@@ -44,9 +47,11 @@ def test_a_low_flag_says_which_class_is_most_probable():
     """Screening thresholds are low: a flagged disease at 10% must not read as the model's best guess."""
     p = np.array([0.01, 0.10, 0.89])
     assert finding_detail(CLASSES, p, "pneumonia", ["pneumonia"]) == (
-        "probability 10.0% · above threshold: Pneumonia · most probable: Normal 89.0%")
+        "probability 10.0% · above threshold: Pneumonia · most probable: Normal 89.0%"
+    )
     assert finding_detail(CLASSES, np.array([0.01, 0.01, 0.98]), "normal", []) == (
-        "probability 98.0% · no disease class above its threshold")
+        "probability 98.0% · no disease class above its threshold"
+    )
     top = finding_detail(CLASSES, np.array([0.90, 0.05, 0.05]), "covid", ["covid", "pneumonia"])
     assert "most probable" not in top and "COVID-19, Pneumonia" in top
 

@@ -29,7 +29,7 @@ from tests.core.test_loading import pick_radiographs
 def window(x: np.ndarray, centre: float, width: float) -> np.ndarray:
     """PS3.3 C.11.2.1.2.1 LINEAR window onto [0, 1]."""
     x = np.asarray(x, dtype=np.float64)
-    out = ((x - (centre - 0.5)) / (width - 1) + 0.5)
+    out = (x - (centre - 0.5)) / (width - 1) + 0.5
     out[x <= centre - 0.5 - (width - 1) / 2] = 0.0
     out[x > centre - 0.5 + (width - 1) / 2] = 1.0
     return out
@@ -77,47 +77,113 @@ LUT12_IN_16 = list(range(4096))
 
 FLAVOURS = [
     Flavour("mono2-8bit-no-window", lambda g: factory.make_dataset(g), lambda g: stretch(g), "full stored range"),
-    Flavour("mono2-12bit-full-window", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=4096),
-        lambda g: window(twelve(g), 2048, 4096), "window centre/width"),
-    Flavour("mono2-12bit-rescale-narrow-window", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, RescaleSlope=2, RescaleIntercept=-1024, RescaleType="US",
-        WindowCenter=3000, WindowWidth=4000),
-        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000), "window centre/width"),
-    Flavour("several-windows-first-used", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, RescaleSlope=2, RescaleIntercept=-1024,
-        WindowCenter=[3000, 2048], WindowWidth=[4000, 9000]),
-        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000), "first of several"),
-    Flavour("voi-lut-sequence-8bit-output", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(8, LUT8)]),
-        lambda g: np.asarray(LUT8, dtype=np.float64)[twelve(g)] / 255, "VOI LUT Sequence"),
-    Flavour("voi-lut-12bit-data-in-16bit-descriptor", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(16, LUT12_IN_16)]),
-        lambda g: twelve(g) / 4095, "VOI LUT Sequence"),
-    Flavour("voi-lut-preferred-over-window", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(8, LUT8)], WindowCenter=100, WindowWidth=50),
-        lambda g: np.asarray(LUT8, dtype=np.float64)[twelve(g)] / 255, "VOI LUT Sequence"),
-    Flavour("sigmoid-window", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=2000, VOILUTFunction="SIGMOID"),
-        lambda g: 1 / (1 + np.exp(-4 * (twelve(g) - 2048.0) / 2000)), "window centre/width"),
-    Flavour("monochrome1-12bit-window", lambda g: factory.make_dataset(
-        4095 - twelve(g), bits_stored=12, photometric="MONOCHROME1", WindowCenter=2048, WindowWidth=4096),
-        lambda g: 1 - window(4095 - twelve(g), 2048, 4096), "inverted for display (MONOCHROME1)"),
-    Flavour("monochrome1-8bit-no-window", lambda g: factory.make_dataset(255 - g, photometric="MONOCHROME1"),
-            lambda g: stretch(g), "inverted for display (MONOCHROME1)"),
-    Flavour("presentation-lut-inverse", lambda g: factory.make_dataset(255 - g, PresentationLUTShape="INVERSE"),
-            lambda g: stretch(g), "Presentation LUT Shape INVERSE"),
-    Flavour("monochrome1-with-inverse-is-one-inversion", lambda g: factory.make_dataset(
-        255 - g, photometric="MONOCHROME1", PresentationLUTShape="INVERSE"),
-        lambda g: stretch(g), "inverted for display"),
-    Flavour("signed-16bit-window", lambda g: factory.make_dataset(
-        (twelve(g).astype(np.int16) - 2048), bits_stored=16, WindowCenter=0, WindowWidth=4096),
-        lambda g: window(twelve(g).astype(np.float64) - 2048, 0, 4096), "window centre/width"),
-    Flavour("invalid-window-width-falls-back", lambda g: factory.make_dataset(
-        twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=0),
-        lambda g: stretch(g), "VOI transform in the header is invalid"),
-    Flavour("computed-radiography", lambda g: factory.make_dataset(twelve(g), bits_stored=12, modality="CR"),
-            lambda g: stretch(g), "full stored range"),
+    Flavour(
+        "mono2-12bit-full-window",
+        lambda g: factory.make_dataset(twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=4096),
+        lambda g: window(twelve(g), 2048, 4096),
+        "window centre/width",
+    ),
+    Flavour(
+        "mono2-12bit-rescale-narrow-window",
+        lambda g: factory.make_dataset(
+            twelve(g),
+            bits_stored=12,
+            RescaleSlope=2,
+            RescaleIntercept=-1024,
+            RescaleType="US",
+            WindowCenter=3000,
+            WindowWidth=4000,
+        ),
+        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000),
+        "window centre/width",
+    ),
+    Flavour(
+        "several-windows-first-used",
+        lambda g: factory.make_dataset(
+            twelve(g),
+            bits_stored=12,
+            RescaleSlope=2,
+            RescaleIntercept=-1024,
+            WindowCenter=[3000, 2048],
+            WindowWidth=[4000, 9000],
+        ),
+        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000),
+        "first of several",
+    ),
+    Flavour(
+        "voi-lut-sequence-8bit-output",
+        lambda g: factory.make_dataset(twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(8, LUT8)]),
+        lambda g: np.asarray(LUT8, dtype=np.float64)[twelve(g)] / 255,
+        "VOI LUT Sequence",
+    ),
+    Flavour(
+        "voi-lut-12bit-data-in-16bit-descriptor",
+        lambda g: factory.make_dataset(twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(16, LUT12_IN_16)]),
+        lambda g: twelve(g) / 4095,
+        "VOI LUT Sequence",
+    ),
+    Flavour(
+        "voi-lut-preferred-over-window",
+        lambda g: factory.make_dataset(
+            twelve(g), bits_stored=12, VOILUTSequence=[voi_lut_item(8, LUT8)], WindowCenter=100, WindowWidth=50
+        ),
+        lambda g: np.asarray(LUT8, dtype=np.float64)[twelve(g)] / 255,
+        "VOI LUT Sequence",
+    ),
+    Flavour(
+        "sigmoid-window",
+        lambda g: factory.make_dataset(
+            twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=2000, VOILUTFunction="SIGMOID"
+        ),
+        lambda g: 1 / (1 + np.exp(-4 * (twelve(g) - 2048.0) / 2000)),
+        "window centre/width",
+    ),
+    Flavour(
+        "monochrome1-12bit-window",
+        lambda g: factory.make_dataset(
+            4095 - twelve(g), bits_stored=12, photometric="MONOCHROME1", WindowCenter=2048, WindowWidth=4096
+        ),
+        lambda g: 1 - window(4095 - twelve(g), 2048, 4096),
+        "inverted for display (MONOCHROME1)",
+    ),
+    Flavour(
+        "monochrome1-8bit-no-window",
+        lambda g: factory.make_dataset(255 - g, photometric="MONOCHROME1"),
+        lambda g: stretch(g),
+        "inverted for display (MONOCHROME1)",
+    ),
+    Flavour(
+        "presentation-lut-inverse",
+        lambda g: factory.make_dataset(255 - g, PresentationLUTShape="INVERSE"),
+        lambda g: stretch(g),
+        "Presentation LUT Shape INVERSE",
+    ),
+    Flavour(
+        "monochrome1-with-inverse-is-one-inversion",
+        lambda g: factory.make_dataset(255 - g, photometric="MONOCHROME1", PresentationLUTShape="INVERSE"),
+        lambda g: stretch(g),
+        "inverted for display",
+    ),
+    Flavour(
+        "signed-16bit-window",
+        lambda g: factory.make_dataset(
+            (twelve(g).astype(np.int16) - 2048), bits_stored=16, WindowCenter=0, WindowWidth=4096
+        ),
+        lambda g: window(twelve(g).astype(np.float64) - 2048, 0, 4096),
+        "window centre/width",
+    ),
+    Flavour(
+        "invalid-window-width-falls-back",
+        lambda g: factory.make_dataset(twelve(g), bits_stored=12, WindowCenter=2048, WindowWidth=0),
+        lambda g: stretch(g),
+        "VOI transform in the header is invalid",
+    ),
+    Flavour(
+        "computed-radiography",
+        lambda g: factory.make_dataset(twelve(g), bits_stored=12, modality="CR"),
+        lambda g: stretch(g),
+        "full stored range",
+    ),
 ]
 
 
@@ -141,8 +207,12 @@ LOSSLESS = 1e-6
 COMPRESSIONS = [
     ("rle", lambda ds, s: factory.compressed(ds, uid.RLELossless), LOSSLESS, LOSSLESS),
     ("jpeg-ls-lossless", lambda ds, s: factory.compressed(ds, uid.JPEGLSLossless), LOSSLESS, LOSSLESS),
-    ("jpeg-ls-near-lossless", lambda ds, s: factory.compressed(ds, uid.JPEGLSNearLossless, jls_error=2),
-     2 / 4095 + 1e-6, 2 / 4095),
+    (
+        "jpeg-ls-near-lossless",
+        lambda ds, s: factory.compressed(ds, uid.JPEGLSNearLossless, jls_error=2),
+        2 / 4095 + 1e-6,
+        2 / 4095,
+    ),
     ("jpeg-2000-lossless", lambda ds, s: factory.compressed(ds, uid.JPEG2000Lossless), LOSSLESS, LOSSLESS),
     ("jpeg-2000-lossy", lambda ds, s: factory.compressed(ds, uid.JPEG2000, j2k_cr=[10]), 0.05, 0.005),
     ("jpeg-lossless-sv1", lambda ds, s: factory.jpeg_lossless(ds, s, 12), LOSSLESS, LOSSLESS),
@@ -150,8 +220,9 @@ COMPRESSIONS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "compress", "max_error", "mean_error"), COMPRESSIONS,
-                         ids=[c[0] for c in COMPRESSIONS])
+@pytest.mark.parametrize(
+    ("name", "compress", "max_error", "mean_error"), COMPRESSIONS, ids=[c[0] for c in COMPRESSIONS]
+)
 def test_compressed_syntax_decodes_to_the_same_display(name, compress, max_error, mean_error, grey, tmp_path):
     stored = twelve(grey)
     plain = factory.make_dataset(stored, bits_stored=12, WindowCenter=2048, WindowWidth=4096)
@@ -188,10 +259,17 @@ def test_dicom_metadata_is_reported(grey, tmp_path):
     ds = factory.make_dataset(twelve(grey), bits_stored=12, WindowCenter=2048, WindowWidth=4096)
     radiograph = load_dataset(ds, tmp_path, "named_like_a.jpg")
     info = radiograph.dicom
-    assert (info.patient_id, info.patient_sex, info.patient_age, info.study_date) == ("TEST-0001", "F", "054Y",
-                                                                                      "20240101")
+    assert (info.patient_id, info.patient_sex, info.patient_age, info.study_date) == (
+        "TEST-0001",
+        "F",
+        "054Y",
+        "20240101",
+    )
     assert (info.study_uid, info.series_uid, info.sop_instance_uid) == (
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        ds.StudyInstanceUID,
+        ds.SeriesInstanceUID,
+        ds.SOPInstanceUID,
+    )
     assert (info.modality, info.view_position, info.body_part) == ("DX", "PA", "CHEST")
     assert info.photometric_interpretation == "MONOCHROME2"
     assert radiograph.bit_depth == 12 and radiograph.original_size == (grey.shape[1], grey.shape[0])
@@ -232,17 +310,29 @@ REFUSALS = [
     ("mammography", _set(Modality="MG"), UnsupportedImageError, "modality MG"),
     ("ultrasound", _set(Modality="US"), UnsupportedImageError, "modality US"),
     ("multi-frame", _set(NumberOfFrames=3), UnsupportedImageError, "multi-frame DICOM (3 frames)"),
-    ("ybr-full", _set(PhotometricInterpretation="YBR_FULL"), UnsupportedImageError,
-     "unsupported photometric interpretation YBR_FULL"),
+    (
+        "ybr-full",
+        _set(PhotometricInterpretation="YBR_FULL"),
+        UnsupportedImageError,
+        "unsupported photometric interpretation YBR_FULL",
+    ),
     ("palette", _set(PhotometricInterpretation="PALETTE COLOR"), UnsupportedImageError, "PALETTE COLOR"),
-    ("structured-report", _set(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.22"), UnsupportedImageError,
-     "structured report (SR)"),
+    (
+        "structured-report",
+        _set(SOPClassUID="1.2.840.10008.5.1.4.1.1.88.22"),
+        UnsupportedImageError,
+        "structured report (SR)",
+    ),
     ("rt-image", _set(SOPClassUID="1.2.840.10008.5.1.4.1.1.481.1"), UnsupportedImageError, "radiotherapy"),
     ("no-pixel-data", lambda ds: delattr(ds, "PixelData"), UnsupportedImageError, "DICOM has no pixel data"),
     ("missing-rows", lambda ds: delattr(ds, "Rows"), ImageReadError, "header is incomplete (missing Rows)"),
     ("claims-huge-size", _set(Rows=20000, Columns=20000), UnsupportedImageError, "image too large"),
-    ("tiny", lambda ds: [setattr(ds, "Rows", 16), setattr(ds, "Columns", 16),
-                         setattr(ds, "PixelData", bytes(512))], UnsupportedImageError, "image too small (16 x 16"),
+    (
+        "tiny",
+        lambda ds: [setattr(ds, "Rows", 16), setattr(ds, "Columns", 16), setattr(ds, "PixelData", bytes(512))],
+        UnsupportedImageError,
+        "image too small (16 x 16",
+    ),
     ("pixel-data-shorter-than-header", _set(Rows=4000), ImageReadError, "truncated DICOM"),
     ("pixel-data-longer-than-header", _set(Rows=100), ImageReadError, ""),
 ]
@@ -267,12 +357,13 @@ def test_what_is_not_a_single_greyscale_radiograph_is_refused(name, change, erro
 )
 def test_invalid_header_values_are_typed_errors_or_safe_fallbacks(keyword, tag, good, bad, reason, grey, tmp_path):
     """Values pydicom will not even store are written byte by byte into a valid file."""
-    ds = factory.make_dataset(twelve(grey), bits_stored=12, RescaleSlope="2", RescaleIntercept="0",
-                              WindowCenter="2048", WindowWidth="4096")
+    ds = factory.make_dataset(
+        twelve(grey), bits_stored=12, RescaleSlope="2", RescaleIntercept="0", WindowCenter="2048", WindowWidth="4096"
+    )
     data = factory.to_bytes(ds)
     if good is None:
         start = data.index(tag) + len(tag)
-        good = data[start:start + len(bad)]
+        good = data[start : start + len(bad)]
     assert data.count(tag + good) == 1, keyword
     path = tmp_path / f"bad_{keyword}.dcm"
     path.write_bytes(data.replace(tag + good, tag + bad))
@@ -288,8 +379,13 @@ def test_invalid_header_values_are_typed_errors_or_safe_fallbacks(keyword, tag, 
 def test_truncated_dicom_is_reported(grey, tmp_path):
     data = factory.to_bytes(factory.make_dataset(twelve(grey), bits_stored=12))
     pixel_start = data.index(b"\xe0\x7f\x10\x00")
-    for cut, reason in ((len(data) // 2, "truncated DICOM"), (len(data) - 1, "truncated DICOM"),
-                        (pixel_start, "no pixel data"), (300, "not a valid DICOM file"), (100, "")):
+    for cut, reason in (
+        (len(data) // 2, "truncated DICOM"),
+        (len(data) - 1, "truncated DICOM"),
+        (pixel_start, "no pixel data"),
+        (300, "not a valid DICOM file"),
+        (100, ""),
+    ):
         path = tmp_path / f"cut{cut}.dcm"
         path.write_bytes(data[:cut])
         with pytest.raises(CxrError) as caught:
@@ -392,7 +488,15 @@ def test_undecodable_compressed_data_is_a_typed_error(tmp_path):
 def test_every_compressed_syntax_the_issue_names_has_a_decoder():
     from pydicom.pixels import get_decoder
 
-    for syntax in (uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,
-                   uid.JPEG2000Lossless, uid.JPEG2000, uid.JPEGLSLossless, uid.JPEGLSNearLossless,
-                   uid.RLELossless):
+    for syntax in (
+        uid.JPEGBaseline8Bit,
+        uid.JPEGExtended12Bit,
+        uid.JPEGLossless,
+        uid.JPEGLosslessSV1,
+        uid.JPEG2000Lossless,
+        uid.JPEG2000,
+        uid.JPEGLSLossless,
+        uid.JPEGLSNearLossless,
+        uid.RLELossless,
+    ):
         assert get_decoder(syntax).is_available, syntax.name

@@ -65,9 +65,9 @@ def mutations(draw, seed: bytes) -> bytes:
             data[at:at] = draw(st.binary(min_size=1, max_size=64))
         elif kind == "duplicate":
             length = draw(st.integers(1, 256))
-            data[at:at] = data[at:at + length]
+            data[at:at] = data[at : at + length]
         else:
-            del data[at:at + draw(st.integers(1, 256))]
+            del data[at : at + draw(st.integers(1, 256))]
     return bytes(data)
 
 
@@ -97,8 +97,13 @@ def check_one(data: bytes, suffix: str) -> None:
 
 # Deterministic and bounded in CI; CXR_FUZZ_EXAMPLES=2000 (say) runs a longer, random hunt locally.
 EXAMPLES = int(os.environ.get("CXR_FUZZ_EXAMPLES", "100"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=2000, derandomize="CXR_FUZZ_EXAMPLES" not in os.environ,
-                database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=2000,
+    derandomize="CXR_FUZZ_EXAMPLES" not in os.environ,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @pytest.mark.parametrize("name", SEEDS, ids=list(SEEDS))

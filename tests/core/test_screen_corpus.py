@@ -24,8 +24,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def screen_command(folder: Path, bundle_folder: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "cxr_desktop", "screen", str(folder), "--model", str(bundle_folder),
-            "--csv", str(out), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "cxr_desktop",
+        "screen",
+        str(folder),
+        "--model",
+        str(bundle_folder),
+        "--csv",
+        str(out),
+        "--quiet",
+    ]
 
 
 def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -42,8 +52,9 @@ def test_cli_gives_every_corpus_file_one_row_with_its_reason(tiny_bundle, tmp_pa
     folder = tmp_path / "corpus"
     items = build_corpus(folder)
     out = tmp_path / "out.csv"
-    result = subprocess.run(screen_command(folder, tiny_bundle.folder, out), cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        screen_command(folder, tiny_bundle.folder, out), cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     header, rows = read_rows(out)
@@ -75,8 +86,13 @@ def big_folder(cxr3, tmp_path_factory) -> Path:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killing_the_cli_mid_run_leaves_a_valid_csv(sig, tiny_bundle, big_folder, tmp_path):
     out = tmp_path / "partial.csv"
-    process = subprocess.Popen(screen_command(big_folder, tiny_bundle.folder, out), cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        screen_command(big_folder, tiny_bundle.folder, out),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:

@@ -51,7 +51,7 @@ def test_explain_agrees_with_score_and_gives_cams_in_unit_range(tiny_engine, bat
 
 def test_batch_size_does_not_change_the_answer(tiny_engine, batch):
     together = tiny_engine.score(batch).probabilities
-    alone = np.concatenate([tiny_engine.score(batch[i:i + 1]).probabilities for i in range(len(batch))])
+    alone = np.concatenate([tiny_engine.score(batch[i : i + 1]).probabilities for i in range(len(batch))])
     np.testing.assert_allclose(alone, together, atol=1e-5)
 
 
@@ -98,8 +98,7 @@ def test_device_description_says_what_actually_runs(tiny_engine):
     assert tiny_engine.precision in tiny_engine.device_description
     if not on_gpu:
         assert f"{devices.usable_cores()} core" in tiny_engine.device_description
-    compute = {layer.dtype_policy.compute_dtype for layer in tiny_engine._probe.layers
-               if layer.name.startswith("conv")}
+    compute = {layer.dtype_policy.compute_dtype for layer in tiny_engine._probe.layers if layer.name.startswith("conv")}
     assert compute == {tiny_engine.precision}
 
 

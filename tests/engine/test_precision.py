@@ -24,8 +24,9 @@ IMAGES_PER_CLASS = 32
 def real_batch(cxr3, bundle_3class):
     """Real radiographs from every class of cxr3 (any split: agreement, not accuracy, is measured)."""
     spec = bundle_3class.preprocessing
-    paths = [p for label in ("covid", "pneumonia", "normal")
-             for p in sorted((cxr3 / label).glob("*.jpg"))[:IMAGES_PER_CLASS]]
+    paths = [
+        p for label in ("covid", "pneumonia", "normal") for p in sorted((cxr3 / label).glob("*.jpg"))[:IMAGES_PER_CLASS]
+    ]
     return np.stack([preprocess(load_radiograph(p).pixels, spec) for p in paths])
 
 
@@ -38,7 +39,7 @@ def float32_scores(bundle_3class, real_batch):
 
 
 def _explain_in_batches(engine, images, size: int = 16):
-    parts = [engine.explain(images[i:i + size]) for i in range(0, len(images), size)]
+    parts = [engine.explain(images[i : i + size]) for i in range(0, len(images), size)]
     return (np.concatenate([p.probabilities for p in parts]), np.concatenate([p.cams for p in parts]))
 
 
@@ -93,7 +94,11 @@ def test_turning_graph_rewrites_off_changes_no_probability(engine_3class, real_b
         "np.save(sys.argv[3], engine.explain(np.load(sys.argv[2])).probabilities)\n"
     )
     out = tmp_path / "probabilities.npy"
-    subprocess.run([sys.executable, "-c", script, str(engine_3class.bundle.folder), str(images), str(out)],
-                   check=True, env={**os.environ, GRAPH_REWRITES_ENV: "1"}, capture_output=True,
-                   cwd=Path(__file__).resolve().parents[2])
+    subprocess.run(
+        [sys.executable, "-c", script, str(engine_3class.bundle.folder), str(images), str(out)],
+        check=True,
+        env={**os.environ, GRAPH_REWRITES_ENV: "1"},
+        capture_output=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     np.testing.assert_allclose(engine_3class.explain(real_batch[:32]).probabilities, np.load(out), atol=1e-5)

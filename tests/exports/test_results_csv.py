@@ -17,9 +17,19 @@ CLASSES = ["covid", "pneumonia", "normal"]
 
 def _row(index: int) -> ScreeningRow:
     if index % 3 == 2:
-        return ScreeningRow(Path(f"/studies/ünïcode, \"quoted\"\n{index}.png"), "error", message="file is empty (0 bytes)")
-    return ScreeningRow(Path(f"/studies/{index}.png"), "ok", "normal", {"covid": 0.1, "pneumonia": 0.2, "normal": 0.7},
-                        0.3, [], "", f"{index:064x}")
+        return ScreeningRow(
+            Path(f'/studies/ünïcode, "quoted"\n{index}.png'), "error", message="file is empty (0 bytes)"
+        )
+    return ScreeningRow(
+        Path(f"/studies/{index}.png"),
+        "ok",
+        "normal",
+        {"covid": 0.1, "pneumonia": 0.2, "normal": 0.7},
+        0.3,
+        [],
+        "",
+        f"{index:064x}",
+    )
 
 
 def _parse(path: Path) -> list[dict[str, str]]:

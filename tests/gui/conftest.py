@@ -41,8 +41,11 @@ def make_window(qtbot, qapp, settings_file, tiny_bundle):
 
     def factory(model: str | Path | None = None, wait_for_model: bool = True, ini: Path | None = None):
         settings = AppSettings.at(ini or settings_file)
-        chosen = str(model) if model is not None else (None if settings.store.contains("model/name")
-                                                       else str(tiny_bundle.folder))
+        chosen = (
+            str(model)
+            if model is not None
+            else (None if settings.store.contains("model/name") else str(tiny_bundle.folder))
+        )
         window = MainWindow(settings, model=chosen)
         qtbot.addWidget(window)
         windows.append(window)

@@ -31,8 +31,9 @@ def link_folder(folder: Path, sources: list[Path], bad_files: bool = True) -> Pa
     return folder
 
 
-def write_dicom(path: Path, source: Path, *, patient_id: str = "TEST-0042", study_date: str = "20240131",
-                view: str = "PA") -> Path:
+def write_dicom(
+    path: Path, source: Path, *, patient_id: str = "TEST-0042", study_date: str = "20240131", view: str = "PA"
+) -> Path:
     """A 12-bit DX DICOM holding a real radiograph, with the header fields the viewer summarises."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -71,8 +72,9 @@ def assert_valid_pdf(path: Path) -> None:
     assert data.startswith(b"%PDF"), "not a PDF"
     assert b"%%EOF" in data[-1024:], "PDF is truncated"
     if shutil.which("pdftoppm"):
-        rendered = subprocess.run(["pdftoppm", "-r", "30", "-png", "-singlefile", str(path)],
-                                  check=True, capture_output=True).stdout
+        rendered = subprocess.run(
+            ["pdftoppm", "-r", "30", "-png", "-singlefile", str(path)], check=True, capture_output=True
+        ).stdout
         image = cv2.imdecode(np.frombuffer(rendered, np.uint8), cv2.IMREAD_GRAYSCALE)
         assert image is not None and image.std() > 5, "PDF renders blank"
 

@@ -55,8 +55,11 @@ def test_open_image_shows_probabilities_and_heat_map(qtbot, make_window, sample_
     assert window.viewer.overlay_item.isVisible()
 
     before = window.viewer.overlay_item.pixmap().toImage()
-    other = next(index for index in range(window.heatmap.target.count())
-                 if window.heatmap.target.itemData(index) != result.prediction)
+    other = next(
+        index
+        for index in range(window.heatmap.target.count())
+        if window.heatmap.target.itemData(index) != result.prediction
+    )
     window.heatmap.target.setCurrentIndex(other)
     assert window.viewer.overlay_item.pixmap().toImage() != before, "choosing another class redraws the map"
     window.heatmap.colormap.setCurrentIndex(window.heatmap.colormap.findData("cividis"))
@@ -93,8 +96,11 @@ def test_stale_result_never_replaces_the_newer_image(qtbot, make_window, sample_
     window = make_window()
     shown: list[Path] = []
     window.result_displayed.connect(lambda result: shown.append(result.path))
-    with qtbot.waitSignal(window.result_displayed, timeout=SCORE_TIMEOUT_MS,
-                          check_params_cb=lambda result: result.path == sample_images[3]):
+    with qtbot.waitSignal(
+        window.result_displayed,
+        timeout=SCORE_TIMEOUT_MS,
+        check_params_cb=lambda result: result.path == sample_images[3],
+    ):
         for path in sample_images[:4]:
             window.open_paths([path])
     qtbot.wait(300)
@@ -153,12 +159,14 @@ def test_enter_on_a_row_opens_it_and_arrows_step(qtbot, make_window, cxr3, tmp_p
     table.setFocus()
     table.selectRow(2)
     expected = window.batch.path_at(window.batch.proxy.index(2, 0))
-    with qtbot.waitSignal(window.result_displayed, timeout=SCORE_TIMEOUT_MS,
-                          check_params_cb=lambda result: result.path == expected):
+    with qtbot.waitSignal(
+        window.result_displayed, timeout=SCORE_TIMEOUT_MS, check_params_cb=lambda result: result.path == expected
+    ):
         qtbot.keyClick(table, Qt.Key_Return)
     following = window.batch.path_at(window.batch.proxy.index(3, 0))
-    with qtbot.waitSignal(window.result_displayed, timeout=SCORE_TIMEOUT_MS,
-                          check_params_cb=lambda result: result.path == following):
+    with qtbot.waitSignal(
+        window.result_displayed, timeout=SCORE_TIMEOUT_MS, check_params_cb=lambda result: result.path == following
+    ):
         qtbot.keyClick(table, Qt.Key_Down)
     assert window.radiograph.path == following
 
@@ -186,8 +194,11 @@ def test_model_switch_rescores_the_current_image(qtbot, make_window, sample_imag
     window = make_window()
     first = open_and_wait(qtbot, window, sample_images[1])
     binary = make_tiny_bundle(tmp_path / "tiny-binary", classes=["pneumonia", "normal"])
-    with qtbot.waitSignal(window.result_displayed, timeout=SCORE_TIMEOUT_MS,
-                          check_params_cb=lambda result: result.classes == ["pneumonia", "normal"]) as blocker:
+    with qtbot.waitSignal(
+        window.result_displayed,
+        timeout=SCORE_TIMEOUT_MS,
+        check_params_cb=lambda result: result.classes == ["pneumonia", "normal"],
+    ) as blocker:
         window.load_model(str(binary.folder))
         assert window.custom_model_action.isChecked()
     assert blocker.args[0].path == first.path == window.radiograph.path

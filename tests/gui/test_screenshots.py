@@ -61,6 +61,13 @@ def test_screenshots_of_main_states(qtbot, make_window, screenshot_model, sample
     with qtbot.waitSignal(window.image_refused, timeout=60_000):
         window.open_paths([refused])
     assert window.grab().save(str(SHOTS / "4-refused-file.png"))
-    assert all((SHOTS / name).stat().st_size > 10_000 for name in
-               ("1-empty.png", "2-single-image-overlay.png", "2b-flag-below-most-probable.png",
-                "3-batch-table.png", "4-refused-file.png"))
+    assert all(
+        (SHOTS / name).stat().st_size > 10_000
+        for name in (
+            "1-empty.png",
+            "2-single-image-overlay.png",
+            "2b-flag-below-most-probable.png",
+            "3-batch-table.png",
+            "4-refused-file.png",
+        )
+    )

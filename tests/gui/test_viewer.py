@@ -90,8 +90,10 @@ def test_zoom_fit_actual_size_and_right_drag_window(qtbot, sample_images):
     centre = view.viewport().rect().center()
     right_drag(view.viewport(), centre, centre + QPoint(120, -80))
     assert view.window.width > before.width and view.window.center > before.center
-    qtbot.waitUntil(lambda: view.image_item.pixmap().toImage().pixelColor(1500, 1500).value()
-                    != int(round(big[1500, 1500] * 255)), timeout=1000)
+    qtbot.waitUntil(
+        lambda: view.image_item.pixmap().toImage().pixelColor(1500, 1500).value() != int(round(big[1500, 1500] * 255)),
+        timeout=1000,
+    )
     view.reset_window()
     assert view.window == Window()
     view.toggle_invert()

@@ -48,8 +48,9 @@ def frozen_app(tmp_path_factory) -> Path:
 
 
 def run_frozen(app: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(app), *args], cwd=cwd, env=clean_environment(), capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+    return subprocess.run(
+        [str(app), *args], cwd=cwd, env=clean_environment(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S
+    )
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +59,11 @@ def screening_folder(cxr3, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("to-screen")
     with (cxr3 / "manifest.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    picks = [name for label in ("covid", "pneumonia", "normal")
-             for name in [row["file"] for row in rows if row["label"] == label][:2]]
+    picks = [
+        name
+        for label in ("covid", "pneumonia", "normal")
+        for name in [row["file"] for row in rows if row["label"] == label][:2]
+    ]
     for name in picks:
         (folder / name.replace("/", "_")).write_bytes((cxr3 / name).read_bytes())
     grey = cv2.imread(str(cxr3 / picks[0]), cv2.IMREAD_GRAYSCALE)
@@ -86,8 +90,10 @@ def test_frozen_selftest_passes_headless(frozen_app, tmp_path):
     assert "self-test passed" in result.stdout
     for model in BUNDLED_MODELS:
         for sample in sample_images():
-            assert any(model in line and sample.name in line and line.rstrip().endswith("ok")
-                       for line in result.stdout.splitlines()), f"{model} / {sample.name} not checked"
+            assert any(
+                model in line and sample.name in line and line.rstrip().endswith("ok")
+                for line in result.stdout.splitlines()
+            ), f"{model} / {sample.name} not checked"
     assert result.stdout.count("DICOM decoder") == 3
 
 
@@ -95,13 +101,17 @@ def test_frozen_screen_matches_the_source_screen(frozen_app, screening_folder, t
     """Same files, same CSV, same Grad-CAM files: the frozen ``screen`` is the source one."""
     frozen_csv, source_csv = tmp_path / "frozen.csv", tmp_path / "source.csv"
     args = ["screen", str(screening_folder), "--quiet", "--identifiers", "keep"]
-    frozen = run_frozen(frozen_app, [*args, "--csv", str(frozen_csv), "--heatmaps", str(tmp_path / "frozen-maps")],
-                        tmp_path)
+    frozen = run_frozen(
+        frozen_app, [*args, "--csv", str(frozen_csv), "--heatmaps", str(tmp_path / "frozen-maps")], tmp_path
+    )
     assert frozen.returncode == 0, frozen.stderr[-3000:]
     assert "could not transform" not in frozen.stderr, "AutoGraph cannot read the engine's source"
     source = subprocess.run(
         [sys.executable, "-m", "cxr_desktop", *args, "--csv", str(source_csv), "--heatmaps", str(tmp_path / "maps")],
-        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
     )
     assert source.returncode == 0, source.stderr[-3000:]
 
@@ -135,8 +145,14 @@ def test_frozen_window_starts_and_loads_the_model(frozen_app, tmp_path):
     """The GUI (offscreen) comes up from the frozen app and its worker loads the default model."""
     home = tmp_path / "home"
     env = dict(clean_environment(), QT_QPA_PLATFORM="offscreen", CXR_HOME=str(home), CXR_AUDIT_DIR=str(home / "audit"))
-    process = subprocess.Popen([str(frozen_app), str(sample_images()[0])], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(frozen_app), str(sample_images()[0])],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     log = home / "cxr-desktop.log"
     loaded = f"loaded {load_bundle(DEFAULT_MODEL).name}"
     deadline = time.monotonic() + RUN_TIMEOUT_S

@@ -45,11 +45,13 @@ def test_augmentation_never_mirrors_a_film(images):
     film[:, : SIZE // 3] *= 0.2
     out = _augment(np.repeat(film[None], 128, axis=0))[..., 0]
     left = out[:, :, : SIZE // 3].mean(axis=(1, 2))
-    right = out[:, :, -SIZE // 3:].mean(axis=(1, 2))
+    right = out[:, :, -SIZE // 3 :].mean(axis=(1, 2))
     assert (left < right).mean() > 0.97
     mean_image = out.mean(axis=0)
-    assert np.corrcoef(mean_image.ravel(), film.ravel())[0, 1] > np.corrcoef(
-        mean_image.ravel(), film[:, ::-1].ravel())[0, 1] + 0.2
+    assert (
+        np.corrcoef(mean_image.ravel(), film.ravel())[0, 1]
+        > np.corrcoef(mean_image.ravel(), film[:, ::-1].ravel())[0, 1] + 0.2
+    )
 
 
 def test_training_pipeline_batches(images):
@@ -58,8 +60,9 @@ def test_training_pipeline_batches(images):
 
     y = np.array([0, 0, 1, 1, 2, 2])
     weights = class_weights(y, 3)
-    train = make_dataset(images, y, 3, batch_size=4, size=48, channels=3, training=True, augment=True,
-                         seed=0, weights=weights)
+    train = make_dataset(
+        images, y, 3, batch_size=4, size=48, channels=3, training=True, augment=True, seed=0, weights=weights
+    )
     batches = list(train)
     assert [b[0].shape[0] for b in batches] == [4, 2]
     x, one_hot, w = batches[0]
@@ -75,6 +78,6 @@ def test_validation_pipeline_is_the_plain_preprocessed_image(images):
 
     y = np.arange(len(images)) % 3
     val = make_dataset(images, y, 3, batch_size=32, size=SIZE, channels=3, training=False, augment=True, seed=0)
-    (x, one_hot), = list(val)
+    ((x, one_hot),) = list(val)
     np.testing.assert_allclose(x.numpy()[..., 1], images.astype(np.float32))
     np.testing.assert_array_equal(one_hot.numpy().argmax(axis=1), y)

@@ -39,11 +39,11 @@ def dataset(tmp_path, sample_images):
 
     covid, other_covid = by_class["covid"]
     put(covid, "covid/original.jpg", "p1")
-    put(covid, "covid/copy.jpg", "p2")                      # same bytes, another patient id
+    put(covid, "covid/copy.jpg", "p2")  # same bytes, another patient id
     pixels = load_radiograph(covid).pixels
     (tmp_path / "covid").mkdir(exist_ok=True)
     cv2.imwrite(str(tmp_path / "covid/resaved.png"), np.round(pixels * 255).astype(np.uint8))
-    rows.append("covid/resaved.png,p3")                      # same pixels, different file format
+    rows.append("covid/resaved.png,p3")  # same pixels, different file format
     put(other_covid, "covid/other.jpg", "p4")
     put(by_class["normal"][0], "normal/n1.jpg", "p5")
     put(by_class["normal"][1], "normal/conflict.jpg", "p6")

@@ -51,7 +51,10 @@ def test_reliability_bins_account_for_every_image():
     table = ev.reliability_bins(probs, labels, bins=10)
     assert table["count"].sum() == len(labels)
     used = table["count"] > 0
-    assert ((table["confidence"][used] >= table["edges"][:-1][used]) & (table["confidence"][used] <= table["edges"][1:][used])).all()
+    assert (
+        (table["confidence"][used] >= table["edges"][:-1][used])
+        & (table["confidence"][used] <= table["edges"][1:][used])
+    ).all()
 
 
 def test_thresholds_reach_the_target_sensitivity_on_the_data_they_were_chosen_on():
@@ -67,12 +70,14 @@ def test_binary_operating_point_reports_validation_and_test_rates():
     logits, labels = _simulated(n=2000)
     two = ev.softmax(logits[:, :2])
     binary_labels = (labels != 0).astype(int)  # class 0 "pneumonia" positive, class 1 "normal"
-    point = ev.binary_operating_point(["pneumonia", "normal"], binary_labels[:1000], two[:1000],
-                                      binary_labels[1000:], two[1000:], 0.95)
+    point = ev.binary_operating_point(
+        ["pneumonia", "normal"], binary_labels[:1000], two[:1000], binary_labels[1000:], two[1000:], 0.95
+    )
     assert point["positive_class"] == "pneumonia"
     assert point["validation_sensitivity"] >= 0.95
     assert point["threshold"] == pytest.approx(
-        ev.sensitivity_threshold(two[:1000, 0], binary_labels[:1000] == 0, 0.95), abs=1e-6)
+        ev.sensitivity_threshold(two[:1000, 0], binary_labels[:1000] == 0, 0.95), abs=1e-6
+    )
     flagged = two[1000:, 0] >= point["threshold"]
     assert point["test_specificity"] == pytest.approx((~flagged[binary_labels[1000:] == 1]).mean())
 

@@ -61,8 +61,9 @@ def test_robustness_report_on_real_films_through_the_engine(sample_images, tiny_
     def predict(batch):
         return tiny_engine.score(batch).probabilities
 
-    result = rb.evaluate_robustness(sample_images, labels, CLASSES3, thresholds, tiny_engine.spec, predict,
-                                    batch_size=4)
+    result = rb.evaluate_robustness(
+        sample_images, labels, CLASSES3, thresholds, tiny_engine.spec, predict, batch_size=4
+    )
     assert result["images"] == len(sample_images)
     assert set(result["perturbations"]) == {p.name for p in rb.PERTURBATIONS}
     clean = np.stack([preprocess(load_radiograph(p).pixels, tiny_engine.spec) for p in sample_images])
@@ -72,6 +73,14 @@ def test_robustness_report_on_real_films_through_the_engine(sample_images, tiny_
     for entry in result["perturbations"].values():
         assert entry["macro_auc_drop"] == pytest.approx(result["clean"]["macro_auc"] - entry["macro_auc"])
         assert entry["accuracy_drop"] == pytest.approx(result["clean"]["accuracy"] - entry["accuracy"])
-    subset = rb.evaluate_robustness(sample_images, labels, CLASSES3, thresholds, tiny_engine.spec, predict,
-                                    max_images=3, perturbations=rb.PERTURBATIONS[:1])
+    subset = rb.evaluate_robustness(
+        sample_images,
+        labels,
+        CLASSES3,
+        thresholds,
+        tiny_engine.spec,
+        predict,
+        max_images=3,
+        perturbations=rb.PERTURBATIONS[:1],
+    )
     assert subset["images"] == 3 and "subset of 3 of 6" in subset["subset"]

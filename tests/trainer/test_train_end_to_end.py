@@ -21,14 +21,39 @@ from trainer.evaluation import macro_auc
 from trainer.report import FIGURES, read_predictions_csv
 from trainer.robustness import PERTURBATIONS
 
-COMMON = ["--backbone", "small_cnn", "--size", "64", "--epochs", "1", "--batch-size", "16",
-          "--min-val-patients", "2", "--mixed-precision", "off"]
+COMMON = [
+    "--backbone",
+    "small_cnn",
+    "--size",
+    "64",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--min-val-patients",
+    "2",
+    "--mixed-precision",
+    "off",
+]
 
 
 def _train(tmp: Path, name: str, classes: str, cxr3: Path, *extra: str) -> Path:
     out = tmp / name
-    code = main(["train", "--data", str(cxr3), "--classes", classes, "--out", str(out),
-                 "--work-dir", str(tmp / f"work-{name}"), *COMMON, *extra])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(cxr3),
+            "--classes",
+            classes,
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp / f"work-{name}"),
+            *COMMON,
+            *extra,
+        ]
+    )
     assert code == 0
     return out
 
@@ -63,8 +88,13 @@ def test_export_writes_a_complete_bundle_that_the_engine_loads(runs):
     for name in ("split.csv", "train_config.json", "README.md"):
         assert (bundle.folder / name).is_file(), name
     card = (bundle.folder / "README.md").read_text()
-    for heading in ("## Intended use", "## Limitations", "## How the shortcut risks were mitigated",
-                    "## How to retrain", "cxr-train train"):
+    for heading in (
+        "## Intended use",
+        "## Limitations",
+        "## How the shortcut risks were mitigated",
+        "## How to retrain",
+        "cxr-train train",
+    ):
         assert heading in card
 
 
@@ -84,8 +114,9 @@ def test_report_figures_can_be_rederived_from_the_saved_predictions(runs):
         assert (report / name).stat().st_size > 1000, name
     predictions = read_predictions_csv(report / "test_predictions.csv")
     assert len(predictions.paths) == meta["metrics"]["test"]["n"]
-    assert macro_auc(predictions.labels, predictions.probs) == pytest.approx(meta["metrics"]["test"]["macro_auc"],
-                                                                              abs=1e-4)
+    assert macro_auc(predictions.labels, predictions.probs) == pytest.approx(
+        meta["metrics"]["test"]["macro_auc"], abs=1e-4
+    )
     summary = (report / "summary.md").read_text()
     for section in ("## Data split", "## Test metrics", "Calibration", "## Per source", "## Robustness"):
         assert section in summary

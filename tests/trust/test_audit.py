@@ -43,8 +43,22 @@ def test_headless_screen_logs_every_file_and_the_export(audit_folder, tiny_bundl
     out = tmp_path / "out.csv"
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        assert cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(out),
-                         "--quiet", "--heatmaps", str(tmp_path / "maps")]) == 0
+        assert (
+            cli.main(
+                [
+                    "screen",
+                    str(folder),
+                    "--model",
+                    str(tiny_bundle.folder),
+                    "--csv",
+                    str(out),
+                    "--quiet",
+                    "--heatmaps",
+                    str(tmp_path / "maps"),
+                ]
+            )
+            == 0
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     entries = audit.read_audit(limit=None)
@@ -63,8 +77,11 @@ def test_headless_screen_logs_every_file_and_the_export(audit_folder, tiny_bundl
     for image in sample_images[:3]:
         entry = by_name[image.name]
         assert entry["sha256"] == load_radiograph(image).sha256
-        assert entry["model"] == {"name": tiny_bundle.name, "version": tiny_bundle.version,
-                                  "sha256": tiny_bundle.sha256}
+        assert entry["model"] == {
+            "name": tiny_bundle.name,
+            "version": tiny_bundle.version,
+            "sha256": tiny_bundle.sha256,
+        }
         assert abs(sum(entry["probabilities"].values()) - 1.0) < 1e-3
         assert entry["prediction"] in entry["probabilities"]
         assert entry["user"] and entry["time"].endswith("+00:00")
@@ -77,9 +94,18 @@ def test_dicom_uids_and_warnings_are_recorded(audit_folder, sample_images):
 
     dicom = DicomInfo(study_uid="1.2.3.4", series_uid="1.2.3.4.5", sop_instance_uid="1.2.3.4.5.6", modality="DX")
     radiograph = replace(radiograph, dicom=dicom, warnings=("lateral view: not what the model was trained on",))
-    row = ScreeningRow(path=sample_images[0], status="ok", prediction="normal",
-                       probabilities={"covid": 0.1, "normal": 0.9}, risk=float("nan"), sha256=radiograph.sha256,
-                       radiograph=radiograph, ood_score=7.5, out_of_distribution=True, message="m")
+    row = ScreeningRow(
+        path=sample_images[0],
+        status="ok",
+        prediction="normal",
+        probabilities={"covid": 0.1, "normal": 0.9},
+        risk=float("nan"),
+        sha256=radiograph.sha256,
+        radiograph=radiograph,
+        ood_score=7.5,
+        out_of_distribution=True,
+        message="m",
+    )
     assert audit.record_scored(row, None, source="gui")
     (entry,) = audit.read_audit()
     assert entry["dicom"] == {"study_uid": "1.2.3.4", "series_uid": "1.2.3.4.5", "sop_instance_uid": "1.2.3.4.5.6"}
@@ -108,8 +134,12 @@ def test_concurrent_appends_from_threads_give_valid_lines(tmp_path):
 
     def writer(worker: int) -> None:
         for index in range(150):
-            audit.append({"event": "test", "worker": worker, "index": index, "pad": "é" * 50}, folder,
-                         max_bytes=20_000, backups=50)
+            audit.append(
+                {"event": "test", "worker": worker, "index": index, "pad": "é" * 50},
+                folder,
+                max_bytes=20_000,
+                backups=50,
+            )
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(8)]
     for thread in threads:

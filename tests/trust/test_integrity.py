@@ -94,12 +94,19 @@ def test_an_unknown_added_field_is_refused(bundle_copy):
         load_bundle(bundle_copy)
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("thresholds", {"covid": 2, "pneumonia": 0.5, "normal": 0.5}, "'thresholds' for class 'covid' must be a number"),
-    ("calibration", {}, "'calibration' must give a positive 'temperature'"),
-    ("classes", ["covid"], "'classes' must list at least two"),
-    ("schema", "cxr-desktop-bundle/1", "'schema' is 'cxr-desktop-bundle/1'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "thresholds",
+            {"covid": 2, "pneumonia": 0.5, "normal": 0.5},
+            "'thresholds' for class 'covid' must be a number",
+        ),
+        ("calibration", {}, "'calibration' must give a positive 'temperature'"),
+        ("classes", ["covid"], "'classes' must list at least two"),
+        ("schema", "cxr-desktop-bundle/1", "'schema' is 'cxr-desktop-bundle/1'"),
+    ],
+)
 def test_invalid_fields_are_refused_naming_the_field(tiny_bundle, field, value, message):
     from cxr_desktop.core.bundle import parse_bundle
 
@@ -154,11 +161,16 @@ def _project_sources() -> list[Path]:
 
 def test_no_pickle_anywhere_in_project_code():
     """Unpickling runs code chosen by whoever wrote the file; no loader of ours may do it."""
-    forbidden = re.compile(r"\bimport\s+(c?pickle|dill|joblib|shelve)\b|\bpickle\.|allow_pickle\s*=\s*True|"
-                           r"torch\.load|pd\.read_pickle|safe_mode\s*=\s*False")
-    offenders = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in _project_sources()
-                 for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
-                 if forbidden.search(line)]
+    forbidden = re.compile(
+        r"\bimport\s+(c?pickle|dill|joblib|shelve)\b|\bpickle\.|allow_pickle\s*=\s*True|"
+        r"torch\.load|pd\.read_pickle|safe_mode\s*=\s*False"
+    )
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in _project_sources()
+        for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1)
+        if forbidden.search(line)
+    ]
     assert not offenders, "\n".join(offenders)
     assert len(_project_sources()) > 20
 
@@ -185,7 +197,9 @@ def test_tampered_ood_gate_is_reported_not_trusted(tiny_bundle, tiny_engine, tmp
     shutil.copytree(tiny_bundle.folder, folder)
     bundle = reload(folder)
     rng = np.random.default_rng(0)
-    gate = fit_gate(rng.normal(size=(200, tiny_engine.score(np.zeros((1, 64, 64, 3), np.float32)).features.shape[1])), 8)
+    gate = fit_gate(
+        rng.normal(size=(200, tiny_engine.score(np.zeros((1, 64, 64, 3), np.float32)).features.shape[1])), 8
+    )
     store_gate(bundle, gate, {"method": "ppca-mahalanobis", "file": "ood.npz", "threshold": 5.0, "l2_normalise": True})
     assert load_gate(reload(folder)) is not None
     with open(folder / "ood.npz", "ab") as handle:

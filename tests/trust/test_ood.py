@@ -8,7 +8,6 @@ import csv
 import json
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +42,7 @@ def test_out_of_fold_scores_keep_a_patient_out_of_the_gate_that_scores_them():
     rng = np.random.default_rng(5)
     films = gaussian_features(202, seed=6)
     films[-2:, -3:] += 200.0
-    thumbnails = rng.random((202, LAYOUT_SIZE ** 2))
+    thumbnails = rng.random((202, LAYOUT_SIZE**2))
     negatives = 1.0 - thumbnails[:, None, :]
     by_patient = [f"p{min(i, 200)}" for i in range(202)]
     by_film = [f"f{i}" for i in range(202)]
@@ -60,11 +59,19 @@ def test_gate_round_trips_through_the_bundle_without_touching_the_model(tiny_bun
     assert load_gate(bundle) is None, "a bundle without an 'ood' entry has no gate"
     gate = fit_gate(gaussian_features(500), 8)
     gate = with_thresholds(gate, gate.distance(gaussian_features(200, seed=1)))
-    gate = replace(gate, layout_weights=np.linspace(-1, 1, LAYOUT_SIZE ** 2), layout_bias=0.5,
-                   layout_threshold=2.0)
+    gate = replace(gate, layout_weights=np.linspace(-1, 1, LAYOUT_SIZE**2), layout_bias=0.5, layout_threshold=2.0)
     model_sha = file_sha256(folder / "model.keras")
-    store_gate(bundle, gate, {"method": "ppca-mahalanobis", "file": "ood.npz", "threshold": gate.threshold,
-                              "layout_threshold": 2.0, "l2_normalise": True})
+    store_gate(
+        bundle,
+        gate,
+        {
+            "method": "ppca-mahalanobis",
+            "file": "ood.npz",
+            "threshold": gate.threshold,
+            "layout_threshold": 2.0,
+            "l2_normalise": True,
+        },
+    )
     reloaded = load_bundle(folder)
     assert file_sha256(folder / "model.keras") == model_sha == reloaded.sha256
     assert reloaded.metadata["ood"]["sha256"] == file_sha256(folder / "ood.npz")
@@ -80,10 +87,13 @@ def test_gate_round_trips_through_the_bundle_without_touching_the_model(tiny_bun
 
 def test_screening_flags_keep_the_prediction_and_lead_the_message(tiny_engine, sample_images):
     features = tiny_engine.score(np.zeros((1, 64, 64, 3), np.float32)).features
-    strict = replace(fit_gate(np.repeat(features, 50, 0) + np.random.default_rng(0).normal(
-        scale=1e-3, size=(50, features.shape[1])), 4), threshold=1e-6)
-    rows = list(screen(sample_images, tiny_engine, thresholds={c: 0.5 for c in tiny_engine.classes},
-                       ood_gate=strict))
+    strict = replace(
+        fit_gate(
+            np.repeat(features, 50, 0) + np.random.default_rng(0).normal(scale=1e-3, size=(50, features.shape[1])), 4
+        ),
+        threshold=1e-6,
+    )
+    rows = list(screen(sample_images, tiny_engine, thresholds={c: 0.5 for c in tiny_engine.classes}, ood_gate=strict))
     assert all(r.ok and r.out_of_distribution and r.prediction for r in rows)
     assert all(r.message.startswith("not recognised as a frontal chest radiograph (OOD score") for r in rows)
     assert all("result unreliable" in r.message for r in rows)
@@ -93,8 +103,12 @@ def test_screening_flags_keep_the_prediction_and_lead_the_message(tiny_engine, s
 
 
 def test_warning_names_the_check_that_fired():
-    gate = replace(fit_gate(gaussian_features(100), 4), threshold=10.0, layout_threshold=1.0,
-                   layout_weights=np.zeros(LAYOUT_SIZE ** 2))
+    gate = replace(
+        fit_gate(gaussian_features(100), 4),
+        threshold=10.0,
+        layout_threshold=1.0,
+        layout_weights=np.zeros(LAYOUT_SIZE**2),
+    )
     assert "OOD score 12.0 > threshold 10.0" in warning_text(gate, 12.0, 0.0)
     layout_only = warning_text(gate, 3.0, 2.5)
     assert "OOD score" not in layout_only and "rotated, inverted or cropped" in layout_only
@@ -122,13 +136,23 @@ def test_fit_ood_command_writes_a_working_gate(tiny_bundle, cxr3, tmp_path):
     assert 0.0 <= entry["out_of_fold_flagged_share"] <= 0.05
     evaluation = entry["evaluation"]
     assert evaluation["cxr_images"] == 15 and evaluation["non_cxr_images"] > 150
-    assert {"photograph", "document", "other modality (CT/MR/NM/US/SC)", "radiograph inverted",
-            "radiograph rotated 180"} <= set(evaluation["per_category"])
+    assert {
+        "photograph",
+        "document",
+        "other modality (CT/MR/NM/US/SC)",
+        "radiograph inverted",
+        "radiograph rotated 180",
+    } <= set(evaluation["per_category"])
     gate = load_gate(bundle)
     assert gate is not None and gate.layout_weights is not None
     test = [s.path for s in read_split(folder / "split.csv", cxr3) if s.split == "test"]
-    rows = list(screen(test, __import__("cxr_desktop.engine.engine", fromlist=["Engine"]).Engine(bundle),
-                       thresholds=bundle.thresholds))
+    rows = list(
+        screen(
+            test,
+            __import__("cxr_desktop.engine.engine", fromlist=["Engine"]).Engine(bundle),
+            thresholds=bundle.thresholds,
+        )
+    )
     assert all(r.ok and np.isfinite(r.ood_score) for r in rows)
 
 

@@ -20,7 +20,7 @@ from cxr_desktop.core.scoring import ScreeningRow
 CLASSES = ["covid", "pneumonia", "normal"]
 
 
-class NetworkUsed(AssertionError):
+class NetworkUsedError(AssertionError):
     pass
 
 
@@ -32,7 +32,8 @@ def no_network(monkeypatch):
     def refuse(name):
         def blocked(*args, **kwargs):
             attempts.append(f"{name}{args[1:2] if name == 'socket.connect' else args[:1]}")
-            raise NetworkUsed(f"network use attempted: {name}")
+            raise NetworkUsedError(f"network use attempted: {name}")
+
         return blocked
 
     monkeypatch.setattr(socket.socket, "connect", refuse("socket.connect"))
@@ -79,8 +80,19 @@ def test_full_open_score_export_cycle_makes_no_network_connection(
     out = tmp_path / "out.csv"
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        code = cli.main(["screen", str(folder), "--model", str(bundle.folder), "--csv", str(out),
-                         "--heatmaps", str(tmp_path / "maps"), "--quiet"])
+        code = cli.main(
+            [
+                "screen",
+                str(folder),
+                "--model",
+                str(bundle.folder),
+                "--csv",
+                str(out),
+                "--heatmaps",
+                str(tmp_path / "maps"),
+                "--quiet",
+            ]
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 0
@@ -92,9 +104,9 @@ def test_full_open_score_export_cycle_makes_no_network_connection(
 
 
 def test_the_network_guard_itself_works(no_network):
-    with pytest.raises(NetworkUsed):
+    with pytest.raises(NetworkUsedError):
         socket.create_connection(("127.0.0.1", 9))
-    with pytest.raises(NetworkUsed):
+    with pytest.raises(NetworkUsedError):
         socket.getaddrinfo("example.org", 443)
     assert len(no_network) == 2
 
@@ -116,11 +128,26 @@ def test_batch_csv_is_pseudonymised_by_default(no_network, user_dirs, tiny_bundl
     try:
         assert cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(out), "--quiet"]) == 0
         again = tmp_path / "again.csv"
-        assert cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(again),
-                         "--quiet"]) == 0
+        assert (
+            cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(again), "--quiet"]) == 0
+        )
         kept = tmp_path / "kept.csv"
-        assert cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(kept),
-                         "--quiet", "--identifiers", "keep"]) == 0
+        assert (
+            cli.main(
+                [
+                    "screen",
+                    str(folder),
+                    "--model",
+                    str(tiny_bundle.folder),
+                    "--csv",
+                    str(kept),
+                    "--quiet",
+                    "--identifiers",
+                    "keep",
+                ]
+            )
+            == 0
+        )
     finally:
         signal.signal(signal.SIGTERM, previous)
     text = out.read_text(encoding="utf-8")
@@ -159,8 +186,14 @@ def test_damaged_key_is_an_error_not_silently_replaced(tmp_path):
 
 def _rows(tmp_path: Path) -> list[ScreeningRow]:
     return [
-        ScreeningRow(path=tmp_path / "Doe_Jane.png", status="ok", prediction="normal",
-                     probabilities={"covid": 0.1, "pneumonia": 0.2, "normal": 0.7}, risk=0.3, message="note"),
+        ScreeningRow(
+            path=tmp_path / "Doe_Jane.png",
+            status="ok",
+            prediction="normal",
+            probabilities={"covid": 0.1, "pneumonia": 0.2, "normal": 0.7},
+            risk=0.3,
+            message="note",
+        ),
         ScreeningRow(path=tmp_path / "Roe, Richard.dcm", status="error", message="file is empty (0 bytes)"),
     ]
 
@@ -168,8 +201,7 @@ def _rows(tmp_path: Path) -> list[ScreeningRow]:
 @pytest.mark.parametrize("mode", privacy.IDENTIFIER_MODES)
 def test_every_mode_keeps_the_csv_contract(mode, tmp_path):
     rows = _rows(tmp_path)
-    parsed = list(csv.DictReader(io.StringIO(render_csv(rows, CLASSES, identifiers=mode,
-                                                        key=b"k" * 32).decode())))
+    parsed = list(csv.DictReader(io.StringIO(render_csv(rows, CLASSES, identifiers=mode, key=b"k" * 32).decode())))
     assert list(parsed[0]) == csv_columns(CLASSES)
     assert [r["status"] for r in parsed] == ["ok", "error"]
     assert parsed[0]["p_normal"] == "0.7000" and parsed[1]["message"] == "file is empty (0 bytes)"
