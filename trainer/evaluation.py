@@ -114,7 +114,7 @@ def classification_metrics(
         recall = entry["sensitivity"]
         precision = entry["precision"]
         entry["f1"] = (2 * precision * recall / (precision + recall)) if tp else 0.0
-        entry["threshold"] = thresholds.get(name, 0.5)
+        entry["threshold"] = thresholds[name]
         per_class[name] = entry
     result["per_class"] = per_class
     result["macro_auc"] = float(np.mean(aucs)) if aucs else float("nan")
