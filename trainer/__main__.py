@@ -85,6 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
                          help="each check's threshold = this percentile of out-of-fold radiograph scores")
     fit_ood.add_argument("--no-evaluate", action="store_true", help="skip the labelled non-radiograph evaluation")
 
+    top = sub.add_parser("retrain-top", help="retrain the last dense block and head of a bundle on cached"
+                         " trunk features (the version-2 recipe and its ablations), optionally export one")
+    top.add_argument("--init", required=True, help="bundle whose trunk is frozen and whose weights start the top")
+    top.add_argument("--data", type=Path, default=None, help=data_help)
+    top.add_argument("--work-dir", type=Path, default=Path("runs/v2"), help="caches, recipes, ablation.json (resumable)")
+    top.add_argument("--recipes", default="", help="comma-separated names from trainer.recipes to train")
+    top.add_argument("--epochs", type=int, default=0, help="override the recipes' epochs")
+    top.add_argument("--export", default="", metavar="RECIPE", help="write this trained recipe as a bundle")
+    top.add_argument("--out", type=Path, default=None, help="bundle folder for --export")
+    top.add_argument("--name", default="")
+    top.add_argument("--version", default="2.0.0")
+    top.add_argument("--description", default="")
+    top.add_argument("--compare", default="", help="recipes whose figures go into the ablation table")
+    top.add_argument("--lung-model", type=Path, default=Path("runs/lungs/unet.keras"),
+                     help="lung U-Net for the probes (cxr-train lung-unet)")
+
+    lungs = sub.add_parser("lung-unet", help="train the lung-field U-Net used by the shortcut probes")
+    lungs.add_argument("--masks", type=Path, required=True,
+                       help="folder of V7 Labs lung masks (semantic_masks_v7labs_lungs from the torchxrayvision wheel)")
+    lungs.add_argument("--data", type=Path, default=None, help=data_help)
+    lungs.add_argument("--out", type=Path, default=Path("runs/lungs/unet.keras"))
+    lungs.add_argument("--epochs", type=int, default=40)
+
     compare = sub.add_parser("compare", help="compare two bundles on the same images")
     compare.add_argument("bundle_a")
     compare.add_argument("bundle_b")
@@ -114,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "fit-ood":
             return _fit_ood(args)
+        if args.command == "retrain-top":
+            return _retrain_top(args)
+        if args.command == "lung-unet":
+            return _lung_unet(args)
         from trainer import compare
 
         if args.command == "evaluate":
@@ -134,6 +161,45 @@ def _fit_ood(args) -> int:
     entry = fit_ood_gate(resolve_bundle_path(args.model), args.data, components=args.components,
                          percentile=args.percentile, evaluate=not args.no_evaluate)
     print(json.dumps(entry, indent=2))
+    return 0
+
+
+def _retrain_top(args) -> int:
+    from dataclasses import replace
+
+    from trainer.recipes import recipes
+    from trainer.retrain_top import run_recipes
+    from trainer.top_export import export_top
+
+    known = recipes()
+    names = [n for n in args.recipes.split(",") if n]
+    unknown = [n for n in [*names, *([args.export] if args.export else [])] if n not in known]
+    if unknown:
+        raise DataError(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    data = str(args.data or default_data_dir())
+    chosen = {n: replace(known[n], epochs=args.epochs) if args.epochs else known[n] for n in names}
+    if chosen:
+        run_recipes(args.work_dir, data, args.init, chosen)
+    if args.export:
+        if args.out is None:
+            raise DataError("--export needs --out")
+        recipe = known[args.export]
+        compared = [n for n in args.compare.split(",") if n] or [args.export]
+        bundle = export_top(args.work_dir, args.export, replace(recipe, epochs=args.epochs or recipe.epochs),
+                            args.out, data=data, init=args.init, name=args.name or args.out.name,
+                            version=args.version, description=args.description, compared=compared,
+                            unet_path=args.lung_model)
+        print(f"bundle written: {bundle.folder} ({bundle.title})")
+    return 0
+
+
+def _lung_unet(args) -> int:
+    import json
+
+    from trainer.lungs import mask_pairs, train_unet
+
+    images, masks, patients = mask_pairs(args.masks, args.data or default_data_dir())
+    print(json.dumps(train_unet(images, masks, patients, args.out, epochs=args.epochs), indent=2))
     return 0
 
 

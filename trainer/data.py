@@ -55,15 +55,13 @@ def scan_dataset(
     manifest: Path | None = None,
     where: dict[str, str] | None = None,
 ) -> list[Sample]:
-    """List the images of each class folder, joined with the manifest when there is one.
+    """List the images of the wanted classes, joined with the manifest when there is one.
 
-    Without a manifest every file is its own patient: say so, because a patient with several films
-    can then leak between splits.
+    The label is the manifest's ``label`` column where a row exists (cxr3 keeps ``other_abnormal``
+    films in ``other/``), else the name of the file's top folder. Without a manifest every file is
+    its own patient: say so, because a patient with several films can then leak between splits.
     """
     data_dir = Path(data_dir)
-    missing = [c for c in classes if not (data_dir / c).is_dir()]
-    if missing:
-        raise DataError(f"{data_dir} has no folder for class(es): {', '.join(missing)}")
     manifest = manifest or (data_dir / "manifest.csv" if (data_dir / "manifest.csv").is_file() else None)
     rows: dict[str, dict[str, str]] = {}
     if manifest:
@@ -71,13 +69,17 @@ def scan_dataset(
             rows = {row["file"]: row for row in csv.DictReader(handle)}
     else:
         log.warning("no manifest: each file is treated as a separate patient (leakage not controlled)")
+    folders = sorted(p for p in data_dir.iterdir() if p.is_dir()) if data_dir.is_dir() else []
     samples = []
-    for label in classes:
-        for path in sorted((data_dir / label).rglob("*")):
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
             if not is_image(path):
                 continue
             rel = path.relative_to(data_dir).as_posix()
             row = rows.get(rel, {})
+            label = row.get("label") or folder.name
+            if label not in classes:
+                continue
             samples.append(
                 Sample(
                     path=path,
@@ -88,6 +90,10 @@ def scan_dataset(
                     view=row.get("view") or "",
                 )
             )
+    counts = Counter(s.label for s in samples)
+    missing = [c for c in classes if counts[c] == 0]
+    if missing:
+        raise DataError(f"{data_dir} has no images for class(es): {', '.join(missing)}")
     if where:
         samples = [s for s in samples if all(str(getattr(s, k)) == v for k, v in where.items())]
     counts = Counter(s.label for s in samples)

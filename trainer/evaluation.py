@@ -91,7 +91,11 @@ def floor6(threshold: float) -> float:
 def classification_metrics(
     labels: np.ndarray, probs: np.ndarray, classes: list[str], thresholds: dict[str, float]
 ) -> dict:
-    """AUCs, accuracy, per-class precision/recall/F1/sensitivity/specificity, confusion matrix."""
+    """AUCs, accuracy, per-class precision/recall/F1/sensitivity/specificity, confusion matrix.
+
+    Accuracy and the confusion matrix are of the headline (most probable class); a disease class's
+    sensitivity, specificity and precision are of its flag (probability >= its operating threshold),
+    which is what the threshold was chosen for."""
     predicted = predict_labels(probs, classes, thresholds)
     present = sorted(set(labels.tolist()))
     result: dict = {"n": int(len(labels)), "accuracy": float(skm.accuracy_score(labels, predicted))}
@@ -103,7 +107,7 @@ def classification_metrics(
         if 0 < positive.sum() < len(labels):
             entry["auc"] = float(skm.roc_auc_score(positive, probs[:, index]))
             aucs.append(entry["auc"])
-        flagged = predicted == index
+        flagged = predicted == index if name == NEGATIVE_CLASS else probs[:, index] >= thresholds[name]
         tp = int((flagged & positive).sum())
         fp = int((flagged & ~positive).sum())
         fn = int((~flagged & positive).sum())

@@ -72,11 +72,11 @@ def cache_variant(
     forward = tf.function(lambda x: trunk(x, training=False), reduce_retracing=True)
     start = time.perf_counter()
     for begin in range(done, n, CHUNK):
-        batch = np.asarray(stage1[begin:begin + CHUNK], dtype=np.float32)
+        batch = np.asarray(stage1[begin : begin + CHUNK], dtype=np.float32)
         if augment_seed is not None:
             augmenter = make_augmenter(spec.size, augment_seed * 100_003 + begin)
             batch = augmenter(tf.constant(batch[..., None])).numpy()[..., 0]
-        out[begin:begin + len(batch)] = forward(_model_inputs(batch, spec)).numpy().astype(np.float16)
+        out[begin : begin + len(batch)] = forward(_model_inputs(batch, spec)).numpy().astype(np.float16)
         out.flush()
         progress_path.write_text(json.dumps({"done": begin + len(batch)}))
         rate = (begin + len(batch) - done) / (time.perf_counter() - start)

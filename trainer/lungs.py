@@ -120,8 +120,9 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
 
 
-def train_unet(images: np.ndarray, masks: np.ndarray, patients: list[str], out: Path,
-               epochs: int = 40, seed: int = 1234) -> dict:
+def train_unet(
+    images: np.ndarray, masks: np.ndarray, patients: list[str], out: Path, epochs: int = 40, seed: int = 1234
+) -> dict:
     """Train on patient-grouped 85 %, report Dice on the held-out 15 %, save to ``out``."""
     import keras
 
@@ -141,20 +142,35 @@ def train_unet(images: np.ndarray, masks: np.ndarray, patients: list[str], out: 
     scores = [dice(p, m) for p, m in zip(predicted, masks[held])]
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    result = {"train_films": int((~held).sum()), "held_out_films": int(held.sum()),
-              "held_out_dice_mean": float(np.mean(scores)), "held_out_dice_min": float(np.min(scores))}
-    log.info("lung U-Net: held-out Dice %.3f (min %.3f) on %d films", result["held_out_dice_mean"],
-             result["held_out_dice_min"], result["held_out_films"])
+    result = {
+        "train_films": int((~held).sum()),
+        "held_out_films": int(held.sum()),
+        "held_out_dice_mean": float(np.mean(scores)),
+        "held_out_dice_min": float(np.min(scores)),
+    }
+    log.info(
+        "lung U-Net: held-out Dice %.3f (min %.3f) on %d films",
+        result["held_out_dice_mean"],
+        result["held_out_dice_min"],
+        result["held_out_films"],
+    )
     return result
 
 
 def predict_lungs(model, squares: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """(N, S, S) stage-1 squares at any size -> (N, S, S) lung probability at that size."""
     size = squares.shape[1]
-    small = np.stack([cv2.resize(np.asarray(s, np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-                      for s in squares]) if size != SIZE else np.asarray(squares, np.float32)
-    out = np.concatenate([np.asarray(model(small[i:i + batch_size, ..., None], training=False))[..., 0]
-                          for i in range(0, len(small), batch_size)])
+    small = (
+        np.stack([cv2.resize(np.asarray(s, np.float32), (SIZE, SIZE), interpolation=cv2.INTER_AREA) for s in squares])
+        if size != SIZE
+        else np.asarray(squares, np.float32)
+    )
+    out = np.concatenate(
+        [
+            np.asarray(model(small[i : i + batch_size, ..., None], training=False))[..., 0]
+            for i in range(0, len(small), batch_size)
+        ]
+    )
     if size != SIZE:
         out = np.stack([cv2.resize(o, (size, size), interpolation=cv2.INTER_LINEAR) for o in out])
     return out.astype(np.float32)

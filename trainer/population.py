@@ -98,10 +98,16 @@ def population_table(films: Sequence[Film], probs: np.ndarray, classes: Sequence
     rows = []
     for (label, source, age, view), members in sorted(groups.items()):
         idx = np.array(members)
-        rows.append({
-            "label": label, "source": source, "age_group": age, "view": view, "n": len(idx),
-            "read_as": {c: float(np.mean(read[idx] == c)) for c in classes},
-        })
+        rows.append(
+            {
+                "label": label,
+                "source": source,
+                "age_group": age,
+                "view": view,
+                "n": len(idx),
+                "read_as": {c: float(np.mean(read[idx] == c)) for c in classes},
+            }
+        )
     return rows
 
 
@@ -122,10 +128,12 @@ def three_class_figures(films: Sequence[Film], probs: np.ndarray, classes: Seque
         "covid_read_as_covid": _rate(read, covid, "covid"),
         "auc_covid_vs_adult_pneumonia": _auc(p_covid, covid, adult_pneumonia),
         "auc_covid_vs_adult_pneumonia_within_ieee8023": _auc(
-            p_covid, covid & _mask(films, source=IEEE8023), adult_pneumonia & _mask(films, source=IEEE8023)),
+            p_covid, covid & _mask(films, source=IEEE8023), adult_pneumonia & _mask(films, source=IEEE8023)
+        ),
         "auc_covid_vs_other_abnormal": _auc(p_covid, covid, other),
         "auc_covid_vs_normal_within_ieee8023": _auc(
-            p_covid, covid & _mask(films, source=IEEE8023), _mask(films, label="normal", source=IEEE8023)),
+            p_covid, covid & _mask(films, source=IEEE8023), _mask(films, label="normal", source=IEEE8023)
+        ),
         "auc_covid_vs_adult_normal": _auc(p_covid, covid, adult_normal),
     }
     figures.update(pneumonia_figures(films, probs, classes))
@@ -146,9 +154,11 @@ def pneumonia_figures(films: Sequence[Film], probs: np.ndarray, classes: Sequenc
         "auc_pneumonia_vs_normal_within_rsna_ap": _auc(p_pneu, rsna & pneu & ap, rsna & normal & ap),
         "auc_pneumonia_vs_normal_within_rsna_pa": _auc(p_pneu, rsna & pneu & pa, rsna & normal & pa),
         "auc_abnormal_vs_normal_within_rsna": _auc(
-            risk, rsna & (pneu | _mask(films, label=OTHER_CLASS)), rsna & normal),
+            risk, rsna & (pneu | _mask(films, label=OTHER_CLASS)), rsna & normal
+        ),
         "auc_pneumonia_vs_normal_children": _auc(
-            p_pneu, pneu & _mask(films, age_group="pediatric"), normal & _mask(films, age_group="pediatric")),
+            p_pneu, pneu & _mask(films, age_group="pediatric"), normal & _mask(films, age_group="pediatric")
+        ),
         "auc_normal_ap_vs_pa_score": _auc(risk, rsna & normal & ap, rsna & normal & pa),
         "adult_normal_read_as_normal": _rate(read, normal & _mask(films, age_group="adult"), NEGATIVE_CLASS),
         "adult_pneumonia_read_as_pneumonia": _rate(read, pneu & _mask(films, age_group="adult"), "pneumonia"),
@@ -165,15 +175,24 @@ def calibration_by_population(films: Sequence[Film], probs: np.ndarray, classes:
         for value in sorted({getattr(f, key) for f in films}):
             who = known & _mask(films, **{key: value})
             if who.sum() >= 20:
-                out[f"{key}={value}"] = {"ece": expected_calibration_error(probs[who], labels[who]),
-                                         "n": int(who.sum())}
+                out[f"{key}={value}"] = {
+                    "ece": expected_calibration_error(probs[who], labels[who]),
+                    "n": int(who.sum()),
+                }
     return out
 
 
 def selection_score(figures: dict) -> float:
     """The mean of the within-source AUCs that exist: what checkpoints and variants are chosen by."""
-    keys = [k for k, v in figures.items() if k.startswith("auc_") and "ap_vs_pa" not in k
-            and "adult_normal" not in k and isinstance(v, dict) and v.get("auc") is not None]
+    keys = [
+        k
+        for k, v in figures.items()
+        if k.startswith("auc_")
+        and "ap_vs_pa" not in k
+        and "adult_normal" not in k
+        and isinstance(v, dict)
+        and v.get("auc") is not None
+    ]
     values = [figures[k]["auc"] for k in keys]
     penalty = 0.0
     probe = figures.get("auc_normal_ap_vs_pa_score", {}).get("auc")

@@ -80,8 +80,10 @@ def population_lines(metrics: dict, classes: list[str]) -> list[str]:
     lines = ["## Population figures (test split; headline = most probable class)", ""]
     lines += table(["figure", "value", "n", "target", ""], figure_rows(pop["figures"], binary))
     lines += ["", "### Read rates per source x age group x view", ""]
-    rows = [[r["label"], r["source"], r["age_group"], r["view"], r["n"], *[r["read_as"][c] for c in classes]]
-            for r in pop["table"]]
+    rows = [
+        [r["label"], r["source"], r["age_group"], r["view"], r["n"], *[r["read_as"][c] for c in classes]]
+        for r in pop["table"]
+    ]
     lines += table(["true label", "source", "age", "view", "n", *[f"read as {c}" for c in classes]], rows)
     if pop.get("calibration"):
         lines += ["", "### Calibration per population (top-label ECE, films of the model's classes)", ""]
@@ -97,21 +99,29 @@ def probe_lines(metrics: dict) -> list[str]:
     src = probes.get("source_probe") or {}
     for scope, entry in src.items():
         if entry:
-            lines.append(f"- (a) linear probe on pooled features predicting the source, {scope.replace('_', ' ')}:"
-                         f" accuracy {entry['accuracy']:.3f} vs chance {entry['chance']:.3f} ({entry['n']} films).")
+            lines.append(
+                f"- (a) linear probe on pooled features predicting the source, {scope.replace('_', ' ')}:"
+                f" accuracy {entry['accuracy']:.3f} vs chance {entry['chance']:.3f} ({entry['n']} films)."
+            )
     hidden = probes.get("lungs_hidden") or {}
     for name, entry in hidden.items():
-        lines.append(f"- (b) lungs hidden, true {name} ({entry['n']} films): mean p({name}) {entry['mean_p_intact']:.3f}"
-                     f" -> {entry['mean_p_lungs_hidden']:.3f} ({entry['probability_surviving']:.0%} survives); read as"
-                     f" {name} {entry['read_as_true_class_intact']:.0%} -> {entry['read_as_true_class_lungs_hidden']:.0%}.")
+        lines.append(
+            f"- (b) lungs hidden, true {name} ({entry['n']} films): mean p({name}) {entry['mean_p_intact']:.3f}"
+            f" -> {entry['mean_p_lungs_hidden']:.3f} ({entry['probability_surviving']:.0%} survives); read as"
+            f" {name} {entry['read_as_true_class_intact']:.0%} -> {entry['read_as_true_class_lungs_hidden']:.0%}."
+        )
     ap_pa = probes.get("normal_ap_vs_pa_score_auc") or {}
     if ap_pa.get("auc") is not None:
-        lines.append(f"- (c) risk score AUC normal AP vs normal PA inside RSNA: {ap_pa['auc']:.3f}"
-                     f" ({ap_pa['n_pos']} AP vs {ap_pa['n_neg']} PA; 0.5 = the score ignores the projection).")
+        lines.append(
+            f"- (c) risk score AUC normal AP vs normal PA inside RSNA: {ap_pa['auc']:.3f}"
+            f" ({ap_pa['n_pos']} AP vs {ap_pa['n_neg']} PA; 0.5 = the score ignores the projection)."
+        )
     mass = probes.get("gradcam_mass_in_lungs") or {}
     for name, entry in mass.items():
-        lines.append(f"- (d) Grad-CAM mass inside the lung fields, {name}: {entry['cam_mass_in_lungs']:.0%}"
-                     f" (the lung fields cover {entry['lung_area_share']:.0%} of the film).")
+        lines.append(
+            f"- (d) Grad-CAM mass inside the lung fields, {name}: {entry['cam_mass_in_lungs']:.0%}"
+            f" (the lung fields cover {entry['lung_area_share']:.0%} of the film)."
+        )
     return lines
 
 
@@ -119,20 +129,43 @@ def ablation_lines(metrics: dict) -> list[str]:
     ablation = metrics.get("ablation")
     if not ablation:
         return []
-    lines = ["## Ablations (defences on and off; cached-feature predictions, same split)", "",
-             "Selection score = mean of the within-source AUCs available (minus a penalty when the"
-             " normal-AP-vs-PA probe exceeds 0.7); the model is chosen on validation.", ""]
+    lines = [
+        "## Ablations (defences on and off; cached-feature predictions, same split)",
+        "",
+        "Selection score = mean of the within-source AUCs available (minus a penalty when the"
+        " normal-AP-vs-PA probe exceeds 0.7); the model is chosen on validation.",
+        "",
+    ]
     rows = []
     for name, entry in ablation.items():
         test = entry["test"]
-        rows.append([name, ",".join(entry["recipe"]["variants"]), "yes" if entry["recipe"]["balanced"] else "no",
-                     entry["validation_selection_score"], entry["test_selection_score"],
-                     (test.get("auc_covid_vs_adult_pneumonia") or {}).get("auc"),
-                     (test.get("auc_pneumonia_vs_normal_within_rsna") or {}).get("auc"),
-                     (test.get("auc_normal_ap_vs_pa_score") or {}).get("auc"),
-                     (test.get("other_abnormal_read_as_covid") or {}).get("rate")])
-    lines += table(["recipe", "variants", "balanced", "val score", "test score", "COVID vs adult pneu.",
-                    "pneu. vs normal in RSNA", "normal AP vs PA", "other -> COVID"], rows)
+        rows.append(
+            [
+                name,
+                ",".join(entry["recipe"]["variants"]),
+                "yes" if entry["recipe"]["balanced"] else "no",
+                entry["validation_selection_score"],
+                entry["test_selection_score"],
+                (test.get("auc_covid_vs_adult_pneumonia") or {}).get("auc"),
+                (test.get("auc_pneumonia_vs_normal_within_rsna") or {}).get("auc"),
+                (test.get("auc_normal_ap_vs_pa_score") or {}).get("auc"),
+                (test.get("other_abnormal_read_as_covid") or {}).get("rate"),
+            ]
+        )
+    lines += table(
+        [
+            "recipe",
+            "variants",
+            "balanced",
+            "val score",
+            "test score",
+            "COVID vs adult pneu.",
+            "pneu. vs normal in RSNA",
+            "normal AP vs PA",
+            "other -> COVID",
+        ],
+        rows,
+    )
     return lines
 
 
@@ -144,17 +177,22 @@ def card_population_lines(metadata: dict) -> list[str]:
     classes = metadata["classes"]
     lines = ["", "## Populations validated", ""]
     for name, entry in (metadata.get("validated_populations") or {}).items():
-        lines.append(f"- {name}: age groups {', '.join(entry['age_groups']) or 'none with >= 20 test films'};"
-                     f" views {', '.join(entry['views']) or 'none with >= 20 test films'}.")
+        lines.append(
+            f"- {name}: age groups {', '.join(entry['age_groups']) or 'none with >= 20 test films'};"
+            f" views {', '.join(entry['views']) or 'none with >= 20 test films'}."
+        )
     binary = "covid" not in classes
     lines += ["", "## Per-population figures against the targets", ""]
     lines += table(["figure", "value", "n", "target", ""], figure_rows(metrics["population"]["figures"], binary))
     lines += ["", "## Known shortcuts and what the probes show", ""]
     lines += probe_lines(metrics)[2:]
-    lines += ["", "## Where not to use it", "",
-              "- Not as a diagnosis, and not where the figures above say **not met** for your population.",
-              "- Not on lateral films, other body parts, CT or photographs of films (the gate flags most of them,"
-              " but not all).",
-              "- Not on populations absent from the table of validated populations (e.g. COVID-19 in children).",
-              ]
+    lines += [
+        "",
+        "## Where not to use it",
+        "",
+        "- Not as a diagnosis, and not where the figures above say **not met** for your population.",
+        "- Not on lateral films, other body parts, CT or photographs of films (the gate flags most of them,"
+        " but not all).",
+        "- Not on populations absent from the table of validated populations (e.g. COVID-19 in children).",
+    ]
     return lines

@@ -51,11 +51,13 @@ def source_probe(features: np.ndarray, films: Sequence[Film], groups: Sequence[s
                 return None
         model = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
         folds = GroupKFold(n_splits=5)
-        predicted = cross_val_predict(model, features[index], sources, cv=folds,
-                                      groups=np.asarray(groups)[index])
-        return {"accuracy": float(np.mean(predicted == sources)),
-                "chance": float(max(counts.values()) / len(sources)),
-                "n": int(len(sources)), "sources": dict(counts)}
+        predicted = cross_val_predict(model, features[index], sources, cv=folds, groups=np.asarray(groups)[index])
+        return {
+            "accuracy": float(np.mean(predicted == sources)),
+            "chance": float(max(counts.values()) / len(sources)),
+            "n": int(len(sources)),
+            "sources": dict(counts),
+        }
 
     everyone = np.arange(len(films))
     normals = np.array([i for i, f in enumerate(films) if f.label == "normal"])
@@ -93,8 +95,9 @@ def lung_probes(engine, unet, paths: Sequence[Path], films: Sequence[Film], batc
             blacked = engine.score(_inputs(squares * ~lungs, spec))
             for k, (i, _) in enumerate(good):
                 top = int(np.argmax(scores.probabilities[k]))
-                cam = cv2.resize(np.asarray(scores.cams[k, top], np.float32), (spec.size, spec.size),
-                                 interpolation=cv2.INTER_LINEAR)
+                cam = cv2.resize(
+                    np.asarray(scores.cams[k, top], np.float32), (spec.size, spec.size), interpolation=cv2.INTER_LINEAR
+                )
                 cam_mass.append(float((cam * lungs[k]).sum() / max(cam.sum(), 1e-9)))
                 lung_share.append(float(lungs[k].mean()))
                 kept.append(i)
@@ -122,13 +125,18 @@ def lung_probes(engine, unet, paths: Sequence[Path], films: Sequence[Film], batc
     by_class = {}
     for name in sorted(set(labels)):
         who = np.array([lab == name for lab in labels])
-        by_class[name] = {"n": int(who.sum()), "cam_mass_in_lungs": float(mass[who].mean()),
-                          "lung_area_share": float(share[who].mean())}
+        by_class[name] = {
+            "n": int(who.sum()),
+            "cam_mass_in_lungs": float(mass[who].mean()),
+            "lung_area_share": float(share[who].mean()),
+        }
     return {
         "films": len(kept),
         "lungs_hidden": survival,
-        "gradcam_mass_in_lungs": {"all": {"cam_mass_in_lungs": float(mass.mean()),
-                                          "lung_area_share": float(share.mean())}, **by_class},
+        "gradcam_mass_in_lungs": {
+            "all": {"cam_mass_in_lungs": float(mass.mean()), "lung_area_share": float(share.mean())},
+            **by_class,
+        },
         "_features": np.concatenate(features),
         "_kept": kept,
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -77,8 +77,13 @@ def prepare(work: Path, data: str, init: str, variants: Sequence[str], seed: int
     samples, arrays, dedup = prepare_data(config, work)
     trunk, _ = split_model(load_initial(init))
     features = {
-        name: cache_variant(trunk, arrays, variant_spec(name, arrays.shape[1]), work / "features" / f"{name}.npy",
-                            augment_seed=variant_seed(name))
+        name: cache_variant(
+            trunk,
+            arrays,
+            variant_spec(name, arrays.shape[1]),
+            work / "features" / f"{name}.npy",
+            augment_seed=variant_seed(name),
+        )
         for name in variants
     }
     return samples, arrays, dedup, features
@@ -126,19 +131,16 @@ def run_recipe(name: str, recipe: TopRecipe, work: Path, samples, features: dict
 
 
 def run_recipes(work: Path, data: str, init: str, recipes: dict[str, TopRecipe]) -> dict:
-    """Every recipe, resumable: a recipe with a ``result.json`` is not trained again."""
+    """Every recipe, resumable: a recipe with a ``result.json`` is not trained again. The ablation
+    table is rebuilt from every recipe folder of the work folder (runs in parallel processes add up)."""
     variants = sorted({v for r in recipes.values() for v in r.variants})
     samples, _, _, features = prepare(work, data, init, variants)
-    ablation = work / "ablation.json"
-    table: dict[str, dict] = json.loads(ablation.read_text()) if ablation.is_file() else {}
     for name, recipe in recipes.items():
         done = work / name / "result.json"
-        table[name] = (json.loads(done.read_text()) if done.is_file()
-                       else run_recipe(name, recipe, work, samples, features, init))
-        log.info("%s: validation within-source score %.4f", name, table[name]["validation_selection_score"])
-        write_json_atomic(ablation, table)
+        result = (
+            json.loads(done.read_text()) if done.is_file() else run_recipe(name, recipe, work, samples, features, init)
+        )
+        log.info("%s: validation within-source score %.4f", name, result["validation_selection_score"])
+    table = {path.parent.name: json.loads(path.read_text()) for path in sorted(work.glob("*/result.json"))}
+    write_json_atomic(work / "ablation.json", table)
     return table
-
-
-def with_classes(recipe: TopRecipe, classes: Sequence[str]) -> TopRecipe:
-    return replace(recipe, classes=tuple(classes))

@@ -30,8 +30,14 @@ from trainer.evaluation import (
     group_metrics,
     softmax,
 )
-from trainer.export import compose_metadata, init_bundle_overlap, inference_model, log_probabilities, split_probabilities
-from trainer.report import REPORT_DIR, Predictions, data_card_limitations, write_model_card, write_report
+from trainer.export import (
+    compose_metadata,
+    init_bundle_overlap,
+    inference_model,
+    log_probabilities,
+    split_probabilities,
+)
+from trainer.report import REPORT_DIR, Predictions, write_model_card, write_report
 from trainer.robustness import evaluate_robustness
 from trainer.top_training import TopRecipe
 
@@ -56,26 +62,54 @@ def ablation_summary(work: Path, names: list[str]) -> dict:
     """The validation and test within-source figures of each compared recipe (from ablation.json)."""
     path = work / "ablation.json"
     table = json.loads(path.read_text()) if path.is_file() else {}
-    return {name: {"recipe": {k: table[name]["recipe"][k] for k in ("classes", "variants", "balanced", "other_target")},
-                   "best_epoch": table[name]["best_epoch"],
-                   "validation_selection_score": table[name]["validation_selection_score"],
-                   "test_selection_score": table[name]["test_selection_score"],
-                   "test": table[name]["test"]}
-            for name in names if name in table}
+    return {
+        name: {
+            "recipe": {k: table[name]["recipe"][k] for k in ("classes", "variants", "balanced", "other_target")},
+            "best_epoch": table[name]["best_epoch"],
+            "validation_selection_score": table[name]["validation_selection_score"],
+            "test_selection_score": table[name]["test_selection_score"],
+            "test": table[name]["test"],
+        }
+        for name in names
+        if name in table
+    }
 
 
-def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, data: str, init: str,
-               name: str, version: str, description: str, compared: list[str], unet_path: Path) -> ModelBundle:
+def export_top(
+    work: Path,
+    recipe_name: str,
+    recipe: TopRecipe,
+    out: Path,
+    *,
+    data: str,
+    init: str,
+    name: str,
+    version: str,
+    description: str,
+    compared: list[str],
+    unet_path: Path,
+) -> ModelBundle:
     import keras
 
     from cxr_desktop.core.preprocessing import SHORTCUT_SUPPRESSING_ID
     from cxr_desktop.engine.engine import Engine
 
     classes = list(recipe.classes)
-    config = TrainConfig(data=data, classes=classes, out=str(out), work_dir=str(work / recipe_name), name=name,
-                         version=version, description=description, init=init, seed=recipe.seed,
-                         epochs=recipe.epochs, learning_rate=recipe.learning_rate,
-                         weight_decay=recipe.weight_decay, preprocessing=SHORTCUT_SUPPRESSING_ID)
+    config = TrainConfig(
+        data=data,
+        classes=classes,
+        out=str(out),
+        work_dir=str(work / recipe_name),
+        name=name,
+        version=version,
+        description=description,
+        init=init,
+        seed=recipe.seed,
+        epochs=recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        preprocessing=SHORTCUT_SUPPRESSING_ID,
+    )
     samples = datalib.read_split(work / "split.csv", Path(data))
     dedup = json.loads((work / "cache" / "dedup.json").read_text())
     known = [s for s in samples if s.label in classes]
@@ -86,8 +120,21 @@ def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, da
     limitations = version2_limitations(classes)
     overlap = init_bundle_overlap(config, test_all)
     model, gradcam_layer = inference_model(work / recipe_name / "best.keras", config)
-    write_bundle(out, model, compose_metadata(config, gradcam_layer, dict.fromkeys(classes, 0.5), {"temperature": 1.0},
-                                              {}, summary, dedup, limitations=limitations, init_overlap=overlap))
+    write_bundle(
+        out,
+        model,
+        compose_metadata(
+            config,
+            gradcam_layer,
+            dict.fromkeys(classes, 0.5),
+            {"temperature": 1.0},
+            {},
+            summary,
+            dedup,
+            limitations=limitations,
+            init_overlap=overlap,
+        ),
+    )
     engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
     val_logits = log_probabilities(split_probabilities(engine, val))
     test_logits_all = log_probabilities(split_probabilities(engine, test_all))
@@ -108,7 +155,8 @@ def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, da
         "per_age_group": group_metrics([s.age_group for s in test], y_test, test_probs, classes, thresholds),
         "population": {
             "figures": (population.three_class_figures if "covid" in classes else population.pneumonia_figures)(
-                films, test_probs_all, classes),
+                films, test_probs_all, classes
+            ),
             "table": population.population_table(films, test_probs_all, classes),
             "calibration": population.calibration_by_population(films, test_probs_all, classes),
         },
@@ -117,9 +165,14 @@ def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, da
     if len(classes) == 2:
         metrics["binary_operating_point"] = binary_operating_point(classes, y_val, val_probs, y_test, test_probs, 0.95)
     metrics["robustness"] = evaluate_robustness(
-        [s.path for s in test], y_test, classes, thresholds, engine.spec,
+        [s.path for s in test],
+        y_test,
+        classes,
+        thresholds,
+        engine.spec,
         lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
-        seed=recipe.seed, max_images=ROBUSTNESS_FILMS,
+        seed=recipe.seed,
+        max_images=ROBUSTNESS_FILMS,
     )
     unet = keras.saving.load_model(unet_path, compile=False, safe_mode=True)
     lung = probes.lung_probes(engine, unet, [s.path for s in test_all], films)
@@ -129,7 +182,8 @@ def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, da
         "source_probe": probes.source_probe(features, [films[i] for i in kept], [test_all[i].patient_id for i in kept]),
         **lung,
         "normal_ap_vs_pa_score_auc": population.pneumonia_figures(films, test_probs_all, classes)[
-            "auc_normal_ap_vs_pa_score"],
+            "auc_normal_ap_vs_pa_score"
+        ],
     }
     calibration = {
         "temperature": round(temperature, 6),
@@ -137,25 +191,48 @@ def export_top(work: Path, recipe_name: str, recipe: TopRecipe, out: Path, *, da
         "ece_test_before": expected_calibration_error(softmax(test_logits_all[is_known]), y_test),
         "ece_test_after": expected_calibration_error(test_probs, y_test),
     }
-    metadata = compose_metadata(config, gradcam_layer, thresholds, calibration, metrics, summary, dedup,
-                                limitations=limitations, init_overlap=overlap)
-    metadata["training"].update({
-        "recipe": recipe_name,
-        "method": "last dense block and head retrained on cached trunk features of the initial bundle"
-                  " (trunk up to pool4 frozen), see trainer.retrain_top",
-        "class_balancing": ("sampling balanced by (class, source, view) cells, then by class" if recipe.balanced
-                            else "class-balanced sampling"),
-        "augmentation_variants": list(recipe.variants),
-        "other_abnormal": ("a class of its own" if "other_abnormal" in classes else
-                           f"soft target {recipe.other_target}" if recipe.other_target else "not used"),
-        "recipe_parameters": {k: v for k, v in asdict(recipe).items() if k not in ("notes",)},
-    })
+    metadata = compose_metadata(
+        config,
+        gradcam_layer,
+        thresholds,
+        calibration,
+        metrics,
+        summary,
+        dedup,
+        limitations=limitations,
+        init_overlap=overlap,
+    )
+    metadata["training"].update(
+        {
+            "recipe": recipe_name,
+            "method": "last dense block and head retrained on cached trunk features of the initial bundle"
+            " (trunk up to pool4 frozen), see trainer.retrain_top",
+            "class_balancing": (
+                "sampling balanced by (class, source, view) cells, then by class"
+                if recipe.balanced
+                else "class-balanced sampling"
+            ),
+            "augmentation_variants": list(recipe.variants),
+            "other_abnormal": (
+                "a class of its own"
+                if "other_abnormal" in classes
+                else f"soft target {recipe.other_target}"
+                if recipe.other_target
+                else "not used"
+            ),
+            "recipe_parameters": {k: v for k, v in asdict(recipe).items() if k not in ("notes",)},
+        }
+    )
     metadata["validated_populations"] = validated_populations(samples, classes)
     bundle = write_metadata(out, metadata)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     config.save(out / "train_config.json")
-    predictions = Predictions(paths=[Path(os.path.relpath(s.path, data)).as_posix() for s in test],
-                              labels=y_test, probs=test_probs, classes=classes)
+    predictions = Predictions(
+        paths=[Path(os.path.relpath(s.path, data)).as_posix() for s in test],
+        labels=y_test,
+        probs=test_probs,
+        classes=classes,
+    )
     write_report(out / REPORT_DIR, bundle.metadata, predictions)
     write_model_card(out, bundle.metadata, json.loads((out / "train_config.json").read_text()))
     log.info("wrote %s", bundle.title)
@@ -176,11 +253,15 @@ def version2_limitations(classes: list[str]) -> list[str]:
         " keep what the version-1 model learned from random initialisation on 2,124 films.",
     ]
     if "covid" in classes:
-        items.append("COVID-19 films are adult (or of unknown age) hospital and journal films; COVID-19 in"
-                     " children is not validated. 72% of COVID-19 films come from one hospital network"
-                     " (BIMCV, 224 px), which has no normal films, so 'COVID-19 vs normal inside one"
-                     " hospital' rests on a handful of ieee8023 films.")
-    items.append("Age and source confounds remain in the data (children: one hospital in Guangzhou; adult"
-                 " normals and pneumonia: NIH/RSNA); the probes in the report measure how much of them the"
-                 " model still uses.")
+        items.append(
+            "COVID-19 films are adult (or of unknown age) hospital and journal films; COVID-19 in"
+            " children is not validated. 72% of COVID-19 films come from one hospital network"
+            " (BIMCV, 224 px), which has no normal films, so 'COVID-19 vs normal inside one"
+            " hospital' rests on a handful of ieee8023 films."
+        )
+    items.append(
+        "Age and source confounds remain in the data (children: one hospital in Guangzhou; adult"
+        " normals and pneumonia: NIH/RSNA); the probes in the report measure how much of them the"
+        " model still uses."
+    )
     return items

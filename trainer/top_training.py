@@ -40,6 +40,7 @@ class TopRecipe:
     classes: tuple[str, ...]
     variants: tuple[str, ...] = ("v2_clean", "v2_aug1")
     balanced: bool = True
+    source_balance: float = 1.0
     other_target: dict[str, float] | None = None
     epochs: int = 5
     learning_rate: float = 5e-4
@@ -69,13 +70,25 @@ def label_targets(labels: Sequence[str], recipe: TopRecipe) -> tuple[np.ndarray,
     return targets, used
 
 
-def balanced_weights(films: Sequence[Film], targets: np.ndarray, floor: int = CELL_FLOOR) -> np.ndarray:
-    """Each (label, source, view) cell weighs the same inside its label (cells under ``floor``
-    films weigh proportionally less, so a handful of films is not multiplied a hundredfold), and
-    each target class weighs the same. Mean weight 1."""
+def balanced_weights(
+    films: Sequence[Film], targets: np.ndarray, floor: int = CELL_FLOOR, source_balance: float = 1.0
+) -> np.ndarray:
+    """Sampling weights, mean 1: every class the same total; inside a class, each source a total
+    proportional to ``n_source ** (1 - source_balance)`` (1: every source the same, 0.5: square-root
+    of its size); inside a (class, source), every view the same. Cells under ``floor`` films weigh
+    proportionally less, so a handful of films is not multiplied a hundredfold."""
+    sources = [(f.label, f.source) for f in films]
     cells = [(f.label, f.source, f.view_group) for f in films]
-    size = Counter(cells)
-    weights = np.array([1.0 / max(size[c], floor) for c in cells])
+    source_size, cell_size = Counter(sources), Counter(cells)
+    views_of: dict[tuple[str, str], set[str]] = {}
+    for label, source, view in cell_size:
+        views_of.setdefault((label, source), set()).add(view)
+    weights = np.array(
+        [
+            max(source_size[s], floor) ** (1.0 - source_balance) / len(views_of[s]) / max(cell_size[c], floor)
+            for s, c in zip(sources, cells)
+        ]
+    )
     main = np.argmax(targets, axis=1)
     for k in np.unique(main):
         members = main == k
@@ -93,8 +106,9 @@ def class_balanced_weights(targets: np.ndarray) -> np.ndarray:
 
 def predict_top(top, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Probabilities of the top model on cached features (float32)."""
-    return np.asarray(top.predict(np.asarray(features, dtype=np.float32), batch_size=batch_size, verbose=0),
-                      dtype=np.float32)
+    return np.asarray(
+        top.predict(np.asarray(features, dtype=np.float32), batch_size=batch_size, verbose=0), dtype=np.float32
+    )
 
 
 def evaluate(films: Sequence[Film], probs: np.ndarray, classes: Sequence[str]) -> dict:
@@ -103,8 +117,14 @@ def evaluate(films: Sequence[Film], probs: np.ndarray, classes: Sequence[str]) -
     return population.pneumonia_figures(films, probs, classes)
 
 
-def train_top(top, train_x: np.ndarray, train_films: Sequence[Film], val_x: np.ndarray,
-              val_films: Sequence[Film], recipe: TopRecipe) -> tuple[list[dict], int]:
+def train_top(
+    top,
+    train_x: np.ndarray,
+    train_films: Sequence[Film],
+    val_x: np.ndarray,
+    val_films: Sequence[Film],
+    recipe: TopRecipe,
+) -> tuple[list[dict], int]:
     """Fit ``top`` in place; returns the per-epoch history and the epoch whose weights it keeps."""
     import keras
 
@@ -112,11 +132,17 @@ def train_top(top, train_x: np.ndarray, train_films: Sequence[Film], val_x: np.n
     films = [f for f, u in zip(train_films, used) if u]
     targets = targets[used]
     x_index = np.flatnonzero(used)
-    weights = balanced_weights(films, targets) if recipe.balanced else class_balanced_weights(targets)
+    weights = (
+        balanced_weights(films, targets, source_balance=recipe.source_balance)
+        if recipe.balanced
+        else class_balanced_weights(targets)
+    )
     if recipe.label_smoothing:
         targets = targets * (1 - recipe.label_smoothing) + recipe.label_smoothing / targets.shape[1]
-    top.compile(optimizer=keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay),
-                loss=keras.losses.CategoricalCrossentropy())
+    top.compile(
+        optimizer=keras.optimizers.AdamW(recipe.learning_rate, weight_decay=recipe.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(),
+    )
     rng = np.random.default_rng(recipe.seed)
     history: list[dict] = []
     best_score, best_epoch, best_weights = -np.inf, 0, top.get_weights()
@@ -132,10 +158,22 @@ def train_top(top, train_x: np.ndarray, train_films: Sequence[Film], val_x: np.n
             losses.append(float(np.asarray(loss).ravel()[0]))
         figures = evaluate(val_films, predict_top(top, val_x), recipe.classes)
         score = population.selection_score(figures)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_selection_score": score,
-                        "seconds": time.perf_counter() - start})
-        log.info("epoch %d/%d loss %.4f val within-source score %.4f (%.0f s)", epoch, recipe.epochs,
-                 history[-1]["loss"], score, history[-1]["seconds"])
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "val_selection_score": score,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        log.info(
+            "epoch %d/%d loss %.4f val within-source score %.4f (%.0f s)",
+            epoch,
+            recipe.epochs,
+            history[-1]["loss"],
+            score,
+            history[-1]["seconds"],
+        )
         if score > best_score:
             best_score, best_epoch, best_weights = score, epoch, top.get_weights()
     top.set_weights(best_weights)

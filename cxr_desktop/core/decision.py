@@ -2,9 +2,11 @@
 
 One rule, shared by the CLI, the GUI and the trainer's evaluation, so the sensitivity a model card
 reports is the sensitivity a user gets:
-- a disease class is *flagged* when its probability reaches its operating threshold;
-- the prediction is the flagged class with the highest probability, or, when none is flagged,
-  the most probable class;
+- the prediction (the headline the reader sees first) is the most probable class, with its
+  probability: a screening flag at 7% is never shown as the finding over a 90% "normal";
+- a disease class is *flagged* when its probability reaches its operating threshold (set for
+  sensitivity, so far below 50%); flags are shown beside the headline, with their thresholds, and
+  they are what the model card's sensitivities refer to;
 - the triage risk is the total probability of disease (1 - p(normal)).
 """
 
@@ -34,10 +36,7 @@ def decide(probabilities: np.ndarray, classes: Sequence[str], thresholds: Mappin
         for index, name in enumerate(classes)
         if name != NEGATIVE_CLASS and float(probabilities[index]) >= thresholds[name]
     )
-    if hits:
-        prediction = max(hits, key=lambda name: float(probabilities[classes.index(name)]))
-    else:
-        prediction = classes[int(np.argmax(probabilities))]
+    prediction = classes[int(np.argmax(probabilities))]
     return Decision(prediction, hits, risk(probabilities, classes))
 
 
@@ -56,28 +55,29 @@ def risk(probabilities: np.ndarray, classes: Sequence[str]) -> float:
 
 def display_name(label: str) -> str:
     """A class label as a reader expects to see it (``covid`` -> ``COVID-19``)."""
-    return {"covid": "COVID-19"}.get(label, label.replace("_", " ").capitalize())
+    return {"covid": "COVID-19", "other_abnormal": "Other abnormality"}.get(label, label.replace("_", " ").capitalize())
 
 
 def finding_detail(
-    classes: Sequence[str], probabilities: np.ndarray, prediction: str, flagged_classes: Sequence[str]
+    classes: Sequence[str],
+    probabilities: np.ndarray,
+    prediction: str,
+    flagged_classes: Sequence[str],
+    thresholds: Mapping[str, float],
 ) -> str:
-    """The line under the finding, on screen and in the report.
+    """The line under the headline, on screen and in the report: the headline's probability, then
+    each flag with its probability and threshold ("COVID-19 flagged: 6.9% >= threshold 5.0%")."""
 
-    Screening thresholds sit far below 50%, so the finding can be a flagged disease while another
-    class is more probable; the line then names both, so a flag at 11% is never taken for the
-    model's best guess.
-    """
+    def percent(value: float) -> str:
+        return f"{value * 100:.1f}%"
 
-    def percent(name: str) -> str:
-        return f"{float(probabilities[classes.index(name)]) * 100:.1f}%"
+    def probability(name: str) -> float:
+        return float(probabilities[classes.index(name)])
 
-    parts = [f"probability {percent(prediction)}"]
-    if flagged_classes:
-        parts.append("above threshold: " + ", ".join(display_name(name) for name in flagged_classes))
-    else:
-        parts.append("no disease class above its threshold")
-    most_probable = classes[int(np.argmax(probabilities))]
-    if most_probable != prediction:
-        parts.append(f"most probable: {display_name(most_probable)} {percent(most_probable)}")
+    parts = [f"most probable, {percent(probability(prediction))}"]
+    flags = [
+        f"{display_name(name)} flagged: {percent(probability(name))} >= threshold {percent(thresholds[name])}"
+        for name in flagged_classes
+    ]
+    parts += flags or ["no class above its screening threshold"]
     return " · ".join(parts)

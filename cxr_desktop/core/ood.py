@@ -24,6 +24,7 @@ its sha256 in ``metadata["ood"]``); the threshold and the description stay reada
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ import cv2
 import numpy as np
 
 from cxr_desktop.core.bundle import ModelBundle, file_sha256
+from cxr_desktop.core.decision import display_name
 from cxr_desktop.core.errors import BundleError
+from cxr_desktop.core.image import DicomInfo
 
 OOD_FILE = "ood.npz"
 METHOD = "ppca-mahalanobis"
@@ -210,3 +213,41 @@ def describe(gate: OodGate) -> dict[str, Any]:
         "threshold": round(float(gate.threshold), 6),
     } | ({"layout_size": LAYOUT_SIZE, "layout_threshold": round(float(gate.layout_threshold), 6)}
          if gate.layout_weights is not None else {})
+
+
+LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"})
+ADULT_AGE = 18.0
+
+
+def age_in_years(dicom_age: str) -> float | None:
+    """DICOM Age String (``045Y``, ``006M``, ``003W``, ``010D``) in years; None when absent or malformed."""
+    text = (dicom_age or "").strip().upper()
+    units = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
+        return None
+    return int(text[:-1]) * units[text[-1]]
+
+
+def population_warning(info: DicomInfo | None, validated: Mapping[str, Mapping[str, Sequence[str]]]) -> str:
+    """The second verdict beside "not a frontal chest radiograph": a real frontal film of a patient
+    outside the age groups the bundle was validated on (``metadata["validated_populations"]``, per
+    class), or a lateral film by its DICOM header. Only DICOM headers say the age or the view; other
+    files get no verdict here."""
+    if info is None or not validated:
+        return ""
+    view = (info.view_position or "").strip().upper()
+    if view in LATERAL_VIEWS:
+        return f"not a frontal chest radiograph (DICOM view position {view}): result unreliable"
+    years = age_in_years(info.patient_age)
+    if years is None:
+        return ""
+    group = "adult" if years >= ADULT_AGE else "pediatric"
+    classes = [name for name, entry in validated.items() if group in entry.get("age_groups", ())]
+    if not classes:
+        return (f"outside the population this model was validated on (patient age {years:.0f} years, {group};"
+                " no class validated for this age group): result unreliable")
+    missing = [name for name in validated if name not in classes]
+    if missing:
+        return (f"outside the population this model was validated on for {', '.join(display_name(m) for m in missing)}"
+                f" (patient age {years:.0f} years, {group})")
+    return ""

@@ -88,7 +88,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     fig.text(
         0.06,
         0.915,
-        f"Predicted finding: {display_name(report.prediction)}"
+        f"Most probable: {display_name(report.prediction)}"
         f" ({report.probabilities[report.classes.index(report.prediction)] * 100:.1f}%)",
         fontsize=13,
         weight="bold",
@@ -97,7 +97,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     fig.text(
         0.06,
         0.898,
-        finding_detail(report.classes, report.probabilities, report.prediction, report.flagged),
+        finding_detail(report.classes, report.probabilities, report.prediction, report.flagged, report.thresholds),
         fontsize=9,
         color="#444444",
     )

@@ -422,12 +422,12 @@ class MainWindow(QMainWindow):
             f"File: {self.radiograph.path}",
             f"SHA-256: {self.radiograph.sha256}",
             f"Model: {self.score.model_title}",
-            f"Predicted finding: {display_name(self.score.prediction)}"
+            f"Most probable: {display_name(self.score.prediction)}"
             f" ({self.score.probability(self.score.prediction) * 100:.1f}%)",
         ]
         lines += [
             f"  {display_name(name)}: {self.score.probability(name) * 100:.1f}%"
-            f"{'  (above threshold)' if name in self.score.flagged else ''}"
+            f"{f'  (flagged: >= threshold {self.score.thresholds[name] * 100:.1f}%)' if name in self.score.flagged else ''}"
             for name in self.score.classes
         ]
         lines += [f"Warning: {text}" for text in self._warnings()]

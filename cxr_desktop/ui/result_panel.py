@@ -100,7 +100,7 @@ class ResultPanel(QWidget):
         self.disclaimer.setWordWrap(True)
         layout.addWidget(self.disclaimer)
 
-        self.caption = QLabel("Predicted finding")
+        self.caption = QLabel("Most probable")
         self.caption.setObjectName("findingCaption")
         self.finding = QLabel("—")
         self.finding.setObjectName("findingTitle")
@@ -176,7 +176,7 @@ class ResultPanel(QWidget):
     def show_result(self, result: ImageScore) -> None:
         self.finding.setText(display_name(result.prediction))
         self.finding_detail.setText(
-            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged)
+            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged, result.thresholds)
         )
         self.bars.set_values(
             [

@@ -12,17 +12,18 @@ CLASSES = ["covid", "pneumonia", "normal"]
 THRESHOLDS = {"covid": 0.3, "pneumonia": 0.032, "normal": 0.5}
 
 
-def test_a_disease_above_its_threshold_is_the_finding_even_when_normal_is_more_probable():
+def test_the_headline_is_the_most_probable_class_and_a_low_flag_stands_beside_it():
+    """Issue #12: a 10% pneumonia flag must never be the headline over an 89% normal."""
     p = np.array([0.01, 0.10, 0.89])
     found = decide(p, CLASSES, THRESHOLDS)
+    assert found.prediction == "normal"
     assert found.flagged == ("pneumonia",)
-    assert found.prediction == "pneumonia"
     assert abs(found.risk - 0.11) < 1e-9 and found.risk == risk(p, CLASSES)
 
 
-def test_the_most_probable_flagged_class_wins_and_no_flag_means_argmax():
+def test_flags_do_not_change_the_headline():
     assert decide(np.array([0.40, 0.50, 0.10]), CLASSES, THRESHOLDS).prediction == "pneumonia"
-    assert decide(np.array([0.20, 0.01, 0.79]), CLASSES, THRESHOLDS).prediction == "normal"
+    assert decide(np.array([0.35, 0.05, 0.60]), CLASSES, THRESHOLDS).prediction == "normal"
     rows = np.array([[0.40, 0.50, 0.10], [0.20, 0.01, 0.79]])
     assert predict_labels(rows, CLASSES, THRESHOLDS).tolist() == [1, 2]
 
@@ -40,22 +41,19 @@ def test_the_rule_knows_no_class_list():
         classes,
         {"covid": 0.1, "pneumonia": 0.1, "other_abnormal": 0.25, "normal": 0.5},
     )
-    assert found.prediction == "other_abnormal" and found.flagged == ("other_abnormal",)
+    assert found.prediction == "normal" and found.flagged == ("other_abnormal",)
 
 
-def test_a_low_flag_says_which_class_is_most_probable():
-    """Screening thresholds are low: a flagged disease at 10% must not read as the model's best guess."""
-    p = np.array([0.01, 0.10, 0.89])
-    assert finding_detail(CLASSES, p, "pneumonia", ["pneumonia"]) == (
-        "probability 10.0% · above threshold: Pneumonia · most probable: Normal 89.0%"
+def test_the_detail_line_names_each_flag_with_its_probability_and_threshold():
+    p = np.array([0.069, 0.031, 0.90])
+    line = finding_detail(CLASSES, p, "normal", ["covid"], {"covid": 0.05, "pneumonia": 0.032, "normal": 0.5})
+    assert line == "most probable, 90.0% · COVID-19 flagged: 6.9% >= threshold 5.0%"
+    assert finding_detail(CLASSES, np.array([0.01, 0.01, 0.98]), "normal", [], THRESHOLDS) == (
+        "most probable, 98.0% · no class above its screening threshold"
     )
-    assert finding_detail(CLASSES, np.array([0.01, 0.01, 0.98]), "normal", []) == (
-        "probability 98.0% · no disease class above its threshold"
-    )
-    top = finding_detail(CLASSES, np.array([0.90, 0.05, 0.05]), "covid", ["covid", "pneumonia"])
-    assert "most probable" not in top and "COVID-19, Pneumonia" in top
 
 
 def test_display_names():
     assert [display_name(c) for c in CLASSES] == ["COVID-19", "Pneumonia", "Normal"]
     assert display_name("pleural_effusion") == "Pleural effusion"
+    assert display_name("other_abnormal") == "Other abnormality"

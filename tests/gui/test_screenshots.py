@@ -44,8 +44,8 @@ def test_screenshots_of_main_states(qtbot, make_window, screenshot_model, sample
     qtbot.wait(50)
     assert window.grab().save(str(SHOTS / "2b-flag-below-most-probable.png"))
     result = shown.args[0]
-    if result.prediction != result.classes[int(result.probabilities.argmax())]:
-        assert "most probable:" in window.result_panel.finding_detail.text()
+    assert result.prediction == result.classes[int(result.probabilities.argmax())], "headline is the most probable"
+    assert window.result_panel.finding_detail.text().startswith("most probable")
 
     folder = link_folder(tmp_path / "clinic-share", real_images(cxr3, 45))
     with qtbot.waitSignal(window.batch_completed, timeout=240_000):
