@@ -24,7 +24,7 @@ from cxr_desktop.core import decision
 from cxr_desktop.core.bundle import ModelBundle
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.image import Radiograph
-from cxr_desktop.core.ood import OodGate, load_gate, warning_text
+from cxr_desktop.core.ood import OodGate, load_gate, population_warning, warning_text
 from cxr_desktop.core.preprocessing import PreprocessingSpec, preprocess
 
 log = logging.getLogger(__name__)
@@ -109,10 +109,13 @@ class Prepared:
 
 @dataclass(frozen=True)
 class Gate:
-    """The OOD gate to apply (None: the bundle has none) and a note to show when it is unusable."""
+    """The OOD gate to apply (None: the bundle has none), a note to show when it is unusable, and
+    the populations the bundle was validated on (per class: age groups, views), for the second
+    verdict: a real frontal film of a patient the model was not validated for."""
 
     gate: OodGate | None = None
     note: str = ""
+    validated: Mapping[str, Mapping[str, Sequence[str]]] = field(default_factory=dict)
 
 
 def prepare(radiograph: Radiograph, spec: PreprocessingSpec) -> Prepared:
@@ -123,11 +126,12 @@ def bundle_gate(bundle: ModelBundle | None) -> Gate:
     """The bundle's OOD gate; a damaged gate becomes a note shown with every result, not a crash."""
     if bundle is None:
         return Gate()
+    validated = bundle.metadata.get("validated_populations") or {}
     try:
-        return Gate(load_gate(bundle))
+        return Gate(load_gate(bundle), validated=validated)
     except CxrError as exc:
         log.warning("OOD gate unusable: %s", exc)
-        return Gate(note=f"out-of-distribution check unavailable ({exc.reason})")
+        return Gate(note=f"out-of-distribution check unavailable ({exc.reason})", validated=validated)
 
 
 def score(
@@ -165,7 +169,8 @@ def score_prepared(
         found = decision.decide(probabilities, classes, thresholds)
         ood_score, outlier, ood_warning = verdicts[index]
         radiograph = item.radiograph
-        warnings = tuple(filter(None, (ood_warning or gate.note, *radiograph.warnings)))
+        population = population_warning(radiograph.dicom, gate.validated)
+        warnings = tuple(filter(None, (ood_warning or gate.note, population, *radiograph.warnings)))
         rows.append(
             ScreeningRow(
                 path=radiograph.path,

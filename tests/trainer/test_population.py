@@ -92,3 +92,21 @@ def test_population_verdict_from_the_dicom_header():
         "outside the population this model was validated on"
     )
     assert population_warning(None, validated) == ""
+
+
+def test_the_scoring_path_warns_about_a_patient_outside_the_validated_population(tmp_path, tiny_engine, cxr3):
+    """A child's DICOM film on a model validated on adults only: scored, with the second verdict."""
+    import cv2
+
+    from cxr_desktop.core.radiograph import load_radiograph
+    from cxr_desktop.core.scoring import Gate, score
+    from tests.core.dicom_factory import make_dataset, write
+
+    film = cv2.imread(str(next((cxr3 / "pneumonia").glob("kermany_*.jpg"))), cv2.IMREAD_GRAYSCALE)
+    child = write(make_dataset(film, PatientAge="006Y"), tmp_path / "child.dcm")
+    adult = write(make_dataset(film, PatientAge="054Y"), tmp_path / "adult.dcm")
+    gate = Gate(validated={name: {"age_groups": ["adult"], "views": ["AP", "PA"]} for name in tiny_engine.classes})
+    thresholds = dict.fromkeys(tiny_engine.classes, 0.5)
+    rows = score([load_radiograph(child), load_radiograph(adult)], tiny_engine, gate, thresholds=thresholds)
+    assert rows[0].ok and "outside the population this model was validated on" in rows[0].message
+    assert "outside the population" not in rows[1].message
