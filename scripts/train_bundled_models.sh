@@ -40,3 +40,5 @@ fi
   --description "DenseNet121 pneumonia vs normal, adults and children, v2 data, shortcut defences"
 "$PY" -m trainer fit-ood --model models/densenet121-3class
 "$PY" -m trainer fit-ood --model models/densenet121-binary
+"$PY" -m trainer probe --model models/densenet121-3class --lung-model runs/lungs/unet.keras
+"$PY" -m trainer probe --model models/densenet121-binary --lung-model runs/lungs/unet.keras

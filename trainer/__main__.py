@@ -98,8 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--version", default="2.0.0")
     top.add_argument("--description", default="")
     top.add_argument("--compare", default="", help="recipes whose figures go into the ablation table")
-    top.add_argument("--lung-model", type=Path, default=Path("runs/lungs/unet.keras"),
-                     help="lung U-Net for the probes (cxr-train lung-unet)")
+
+    probe = sub.add_parser("probe", help="shortcut probes on a bundle's test split, stored in its metadata and card")
+    probe.add_argument("--model", required=True, help="bundle folder or bundled model name (needs its split.csv)")
+    probe.add_argument("--data", type=Path, default=None, help=data_help)
+    probe.add_argument("--lung-model", type=Path, default=Path("runs/lungs/unet.keras"),
+                       help="lung U-Net (cxr-train lung-unet)")
 
     lungs = sub.add_parser("lung-unet", help="train the lung-field U-Net used by the shortcut probes")
     lungs.add_argument("--masks", type=Path, required=True,
@@ -141,6 +145,15 @@ def main(argv: list[str] | None = None) -> int:
             return _retrain_top(args)
         if args.command == "lung-unet":
             return _lung_unet(args)
+        if args.command == "probe":
+            import json
+
+            from cxr_desktop.core.bundle import resolve_bundle_path
+            from trainer.probes import probe_bundle
+
+            probes = probe_bundle(resolve_bundle_path(args.model), args.data or default_data_dir(), args.lung_model)
+            print(json.dumps(probes, indent=2))
+            return 0
         from trainer import compare
 
         if args.command == "evaluate":
@@ -187,8 +200,7 @@ def _retrain_top(args) -> int:
         compared = [n for n in args.compare.split(",") if n] or [args.export]
         bundle = export_top(args.work_dir, args.export, replace(recipe, epochs=args.epochs or recipe.epochs),
                             args.out, data=data, init=args.init, name=args.name or args.out.name,
-                            version=args.version, description=args.description, compared=compared,
-                            unet_path=args.lung_model)
+                            version=args.version, description=args.description, compared=compared)
         print(f"bundle written: {bundle.folder} ({bundle.title})")
     return 0
 

@@ -138,5 +138,43 @@ def lung_probes(engine, unet, paths: Sequence[Path], films: Sequence[Film], batc
             **by_class,
         },
         "_features": np.concatenate(features),
+        "_probabilities": p_intact,
         "_kept": kept,
     }
+
+
+def probe_bundle(bundle_folder: Path, data_dir: Path, unet_path: Path) -> dict:
+    """Run every probe on a bundle's test split, store them in its metadata, rewrite report and card."""
+    import json
+
+    import keras
+
+    from cxr_desktop.core.bundle import load_bundle, write_metadata
+    from cxr_desktop.engine.engine import Engine
+    from trainer import data as datalib
+    from trainer import population
+    from trainer.report import REPORT_DIR, PREDICTIONS_FILE, read_predictions_csv, write_model_card, write_report
+
+    bundle = load_bundle(bundle_folder)
+    test = [s for s in datalib.read_split(bundle.folder / "split.csv", data_dir) if s.split == "test"]
+    films = population.films_of(test)
+    engine = Engine(bundle, precision="float32", warm_up=False)
+    unet = keras.saving.load_model(unet_path, compile=False, safe_mode=True)
+    lung = lung_probes(engine, unet, [s.path for s in test], films)
+    kept, features, probabilities = lung.pop("_kept"), lung.pop("_features"), lung.pop("_probabilities")
+    metadata = json.loads(json.dumps(dict(bundle.metadata)))
+    figures = population.pneumonia_figures([films[i] for i in kept], probabilities, bundle.classes)
+    metadata["metrics"]["probes"] = {
+        "source_probe": source_probe(features, [films[i] for i in kept], [test[i].patient_id for i in kept]),
+        **lung,
+        "normal_ap_vs_pa_score_auc": figures["auc_normal_ap_vs_pa_score"],
+        "lung_model": {"file": str(unet_path), "note": "U-Net trained on V7 Labs lung masks (trainer.lungs)"},
+    }
+    bundle = write_metadata(bundle.folder, metadata)
+    report = bundle.folder / REPORT_DIR
+    write_report(report, bundle.metadata, read_predictions_csv(report / PREDICTIONS_FILE))
+    config_path = bundle.folder / "train_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
+    write_model_card(bundle.folder, bundle.metadata, config)
+    return metadata["metrics"]["probes"]
+

@@ -3,8 +3,8 @@
 The same steps as ``trainer.export.export_run`` (draft bundle, the application's screening loop on
 the validation and test films, temperature, operating thresholds, metrics, robustness, report, model
 card), plus what version 2 is judged on: population figures on every test film, including films of
-labels the model has no output for (``other_abnormal``), the shortcut probes, and the ablation table
-of the recipes that were compared.
+labels the model has no output for (``other_abnormal``), and the ablation table of the recipes that
+were compared. The shortcut probes are a step of their own (``cxr-train probe``), run on any bundle.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from cxr_desktop.core.bundle import ModelBundle, load_bundle, write_bundle, write_metadata
 from trainer import data as datalib
-from trainer import population, probes
+from trainer import population
 from trainer.config import TrainConfig
 from trainer.evaluation import (
     binary_operating_point,
@@ -87,10 +87,7 @@ def export_top(
     version: str,
     description: str,
     compared: list[str],
-    unet_path: Path,
 ) -> ModelBundle:
-    import keras
-
     from cxr_desktop.core.preprocessing import SHORTCUT_SUPPRESSING_ID
     from cxr_desktop.engine.engine import Engine
 
@@ -174,17 +171,6 @@ def export_top(
         seed=recipe.seed,
         max_images=ROBUSTNESS_FILMS,
     )
-    unet = keras.saving.load_model(unet_path, compile=False, safe_mode=True)
-    lung = probes.lung_probes(engine, unet, [s.path for s in test_all], films)
-    kept = lung.pop("_kept")
-    features = lung.pop("_features")
-    metrics["probes"] = {
-        "source_probe": probes.source_probe(features, [films[i] for i in kept], [test_all[i].patient_id for i in kept]),
-        **lung,
-        "normal_ap_vs_pa_score_auc": population.pneumonia_figures(films, test_probs_all, classes)[
-            "auc_normal_ap_vs_pa_score"
-        ],
-    }
     calibration = {
         "temperature": round(temperature, 6),
         "fitted_on": "validation split",

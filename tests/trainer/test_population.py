@@ -110,3 +110,16 @@ def test_the_scoring_path_warns_about_a_patient_outside_the_validated_population
     rows = score([load_radiograph(child), load_radiograph(adult)], tiny_engine, gate, thresholds=thresholds)
     assert rows[0].ok and "outside the population this model was validated on" in rows[0].message
     assert "outside the population" not in rows[1].message
+
+
+def test_selection_ignores_cross_source_aucs_and_counts_wrong_reads_against():
+    base = {
+        "auc_pneumonia_vs_normal_within_rsna": {"auc": 0.9, "n_pos": 40, "n_neg": 40},
+        "adult_pneumonia_read_as_covid": {"rate": 0.2, "n": 50},
+    }
+    score = population.selection_score(base)
+    assert score == pytest.approx((0.9 + 0.8) / 2)
+    hospital_reader = dict(base, auc_covid_vs_adult_normal={"auc": 1.0, "n_pos": 300, "n_neg": 100})
+    assert population.selection_score(hospital_reader) == pytest.approx(score)
+    projection_reader = dict(base, auc_normal_ap_vs_pa_score={"auc": 0.9, "n_pos": 10, "n_neg": 30})
+    assert population.selection_score(projection_reader) == pytest.approx(score - 0.2)
