@@ -425,9 +425,10 @@ class MainWindow(QMainWindow):
             f"Most probable: {display_name(self.score.prediction)}"
             f" ({self.score.probability(self.score.prediction) * 100:.1f}%)",
         ]
+        thresholds = self.score.thresholds
         lines += [
             f"  {display_name(name)}: {self.score.probability(name) * 100:.1f}%"
-            f"{f'  (flagged: >= threshold {self.score.thresholds[name] * 100:.1f}%)' if name in self.score.flagged else ''}"
+            + (f"  (flagged: >= threshold {thresholds[name] * 100:.1f}%)" if name in self.score.flagged else "")
             for name in self.score.classes
         ]
         lines += [f"Warning: {text}" for text in self._warnings()]
