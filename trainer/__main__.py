@@ -31,20 +31,33 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, default=None, help=data_help)
     train.add_argument("--classes", default="covid,pneumonia,normal", help="comma-separated, in output order")
     train.add_argument("--out", type=Path, required=True, help="bundle folder to write")
-    train.add_argument("--work-dir", type=Path, default=None,
-                       help="checkpoints, logs, split and cache (default: runs/<bundle name>); rerun to resume")
+    train.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="checkpoints, logs, split and cache (default: runs/<bundle name>); rerun to resume",
+    )
     train.add_argument("--manifest", type=Path, default=None, help="CSV with file,patient_id[,dataset,age_group]")
-    train.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                       help="keep only matching manifest rows, e.g. age_group=pediatric")
+    train.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep only matching manifest rows, e.g. age_group=pediatric",
+    )
     train.add_argument("--backbone", choices=BACKBONE_NAMES, default="densenet121")
-    train.add_argument("--init", default="none",
-                       help="none | imagenet (needs internet) | path to a .weights.h5 file | path to a bundle")
+    train.add_argument(
+        "--init",
+        default="none",
+        help="none | imagenet (needs internet) | path to a .weights.h5 file | path to a bundle",
+    )
     train.add_argument("--size", type=int, default=224)
     train.add_argument("--warmup-size", type=int, default=0, help="progressive resizing: first epochs at this size")
     train.add_argument("--warmup-epochs", type=int, default=0)
     train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--feature-extraction-epochs", type=int, default=5,
-                       help="pretrained init only: epochs with the backbone frozen")
+    train.add_argument(
+        "--feature-extraction-epochs", type=int, default=5, help="pretrained init only: epochs with the backbone frozen"
+    )
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--fine-tune-learning-rate", type=float, default=1e-4)
@@ -63,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     sheet = sub.add_parser("gradcam-sheet", help="Grad-CAM contact sheet of held-out images (shortcut check)")
     sheet.add_argument("--model", required=True, help="bundle folder or bundled model name")
     sheet.add_argument("--data", type=Path, default=None, help=data_help)
-    sheet.add_argument("--out", type=Path, default=None, help="PNG to write (default: <bundle>/report/gradcam_sample.png)")
+    sheet.add_argument(
+        "--out", type=Path, default=None, help="PNG to write (default: <bundle>/report/gradcam_sample.png)"
+    )
     sheet.add_argument("--per-class", type=int, default=6)
 
     export = sub.add_parser("export", help="evaluate a finished run and write its bundle")
@@ -73,23 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="evaluate a bundle on a data set")
     evaluate.add_argument("--model", required=True, help="bundle folder or bundled model name")
     evaluate.add_argument("--data", type=Path, default=None, help=data_help)
-    evaluate.add_argument("--split", type=Path, default=None,
-                          help="split.csv of a run: evaluate on its test rows only")
+    evaluate.add_argument("--split", type=Path, default=None, help="split.csv of a run: evaluate on its test rows only")
     evaluate.add_argument("--out", type=Path, default=None, help="folder for the report (default: print only)")
 
     fit_ood = sub.add_parser("fit-ood", help="fit a bundle's 'not a chest X-ray' gate and measure it")
     fit_ood.add_argument("--model", required=True, help="bundle folder or bundled model name (needs its split.csv)")
     fit_ood.add_argument("--data", type=Path, default=None, help=data_help)
     fit_ood.add_argument("--components", type=int, default=64, help="principal directions of the feature model")
-    fit_ood.add_argument("--percentile", type=float, default=99.5,
-                         help="each check's threshold = this percentile of out-of-fold radiograph scores")
+    fit_ood.add_argument(
+        "--percentile",
+        type=float,
+        default=99.5,
+        help="each check's threshold = this percentile of out-of-fold radiograph scores",
+    )
     fit_ood.add_argument("--no-evaluate", action="store_true", help="skip the labelled non-radiograph evaluation")
 
-    top = sub.add_parser("retrain-top", help="retrain the last dense block and head of a bundle on cached"
-                         " trunk features (the version-2 recipe and its ablations), optionally export one")
+    top = sub.add_parser(
+        "retrain-top",
+        help="retrain the last dense block and head of a bundle on cached"
+        " trunk features (the version-2 recipe and its ablations), optionally export one",
+    )
     top.add_argument("--init", required=True, help="bundle whose trunk is frozen and whose weights start the top")
     top.add_argument("--data", type=Path, default=None, help=data_help)
-    top.add_argument("--work-dir", type=Path, default=Path("runs/v2"), help="caches, recipes, ablation.json (resumable)")
+    top.add_argument(
+        "--work-dir", type=Path, default=Path("runs/v2"), help="caches, recipes, ablation.json (resumable)"
+    )
     top.add_argument("--recipes", default="", help="comma-separated names from trainer.recipes to train")
     top.add_argument("--epochs", type=int, default=0, help="override the recipes' epochs")
     top.add_argument("--export", default="", metavar="RECIPE", help="write this trained recipe as a bundle")
@@ -102,12 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="shortcut probes on a bundle's test split, stored in its metadata and card")
     probe.add_argument("--model", required=True, help="bundle folder or bundled model name (needs its split.csv)")
     probe.add_argument("--data", type=Path, default=None, help=data_help)
-    probe.add_argument("--lung-model", type=Path, default=Path("runs/lungs/unet.keras"),
-                       help="lung U-Net (cxr-train lung-unet)")
+    probe.add_argument(
+        "--lung-model", type=Path, default=Path("runs/lungs/unet.keras"), help="lung U-Net (cxr-train lung-unet)"
+    )
 
     lungs = sub.add_parser("lung-unet", help="train the lung-field U-Net used by the shortcut probes")
-    lungs.add_argument("--masks", type=Path, required=True,
-                       help="folder of V7 Labs lung masks (semantic_masks_v7labs_lungs from the torchxrayvision wheel)")
+    lungs.add_argument(
+        "--masks",
+        type=Path,
+        required=True,
+        help="folder of V7 Labs lung masks (semantic_masks_v7labs_lungs from the torchxrayvision wheel)",
+    )
     lungs.add_argument("--data", type=Path, default=None, help=data_help)
     lungs.add_argument("--out", type=Path, default=Path("runs/lungs/unet.keras"))
     lungs.add_argument("--epochs", type=int, default=40)
@@ -158,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "evaluate":
             return compare.evaluate_command(args.model, args.data or default_data_dir(), args.split, args.out)
-        return compare.compare_command(args.bundle_a, args.bundle_b, args.data or default_data_dir(),
-                                       args.split, args.out)
+        return compare.compare_command(
+            args.bundle_a, args.bundle_b, args.data or default_data_dir(), args.split, args.out
+        )
     except (DataError, CxrError) as exc:
         print(f"cxr-train: error: {exc}", file=sys.stderr)
         return 2
@@ -171,8 +200,13 @@ def _fit_ood(args) -> int:
     from cxr_desktop.core.bundle import resolve_bundle_path
     from trainer.ood_fit import fit_ood_gate
 
-    entry = fit_ood_gate(resolve_bundle_path(args.model), args.data, components=args.components,
-                         percentile=args.percentile, evaluate=not args.no_evaluate)
+    entry = fit_ood_gate(
+        resolve_bundle_path(args.model),
+        args.data,
+        components=args.components,
+        percentile=args.percentile,
+        evaluate=not args.no_evaluate,
+    )
     print(json.dumps(entry, indent=2))
     return 0
 
@@ -198,9 +232,18 @@ def _retrain_top(args) -> int:
             raise DataError("--export needs --out")
         recipe = known[args.export]
         compared = [n for n in args.compare.split(",") if n] or [args.export]
-        bundle = export_top(args.work_dir, args.export, replace(recipe, epochs=args.epochs or recipe.epochs),
-                            args.out, data=data, init=args.init, name=args.name or args.out.name,
-                            version=args.version, description=args.description, compared=compared)
+        bundle = export_top(
+            args.work_dir,
+            args.export,
+            replace(recipe, epochs=args.epochs or recipe.epochs),
+            args.out,
+            data=data,
+            init=args.init,
+            name=args.name or args.out.name,
+            version=args.version,
+            description=args.description,
+            compared=compared,
+        )
         print(f"bundle written: {bundle.folder} ({bundle.title})")
     return 0
 

@@ -31,8 +31,16 @@ def overlay_bank(size: int, count: int = 96, seed: int = 7) -> np.ndarray:
             text = "".join(rng.choice(list(alphabet), size=int(rng.integers(1, 8))))
             origin = (int(rng.integers(0, size * 3 // 4)), int(rng.integers(size // 10, size)))
             scale = float(rng.uniform(0.25, 0.8)) * size / 224
-            cv2.putText(mask, text, origin, fonts[int(rng.integers(len(fonts)))], scale, 1.0,
-                        int(rng.integers(1, 3)), cv2.LINE_AA)
+            cv2.putText(
+                mask,
+                text,
+                origin,
+                fonts[int(rng.integers(len(fonts)))],
+                scale,
+                1.0,
+                int(rng.integers(1, 3)),
+                cv2.LINE_AA,
+            )
         if rng.random() < 0.4:
             start = rng.integers(size // 5, size * 4 // 5, size=2)
             end = start + rng.integers(-size // 6, size // 6, size=2)
@@ -60,8 +68,12 @@ def make_augmenter(size: int, seed: int):
         zeros = tf.zeros_like(cos)
         transforms = tf.stack([cos, -sin, tx, sin, cos, ty, zeros, zeros], axis=1)
         return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images, transforms=transforms, output_shape=[size, size],
-            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT",
+            images=images,
+            transforms=transforms,
+            output_shape=[size, size],
+            fill_value=0.0,
+            interpolation="BILINEAR",
+            fill_mode="CONSTANT",
         )
 
     def degrade_resolution(images):
@@ -94,7 +106,8 @@ def make_augmenter(size: int, seed: int):
         coords = tf.cast(tf.range(size), tf.float32) / float(size)
         on = tf.cast(generator.uniform([batch, 4]) < 0.25, tf.float32)
         top, bottom, left, right = tf.unstack(
-            tf.reshape(generator.uniform([batch, 4], 0.0, 0.08) * on, [-1, 4, 1, 1, 1]), axis=1)
+            tf.reshape(generator.uniform([batch, 4], 0.0, 0.08) * on, [-1, 4, 1, 1, 1]), axis=1
+        )
         rows, cols = coords[None, :, None, None], coords[None, None, :, None]
         bar = (rows < top) | (rows > 1.0 - bottom) | (cols < left) | (cols > 1.0 - right)
         white = tf.cast(generator.uniform([batch, 1, 1, 1]) >= 0.7, tf.float32)

@@ -103,9 +103,7 @@ def scan_dataset(
     return samples
 
 
-def load_arrays(
-    samples: list[Sample], spec: PreprocessingSpec
-) -> tuple[list[Sample], np.ndarray, list[str]]:
+def load_arrays(samples: list[Sample], spec: PreprocessingSpec) -> tuple[list[Sample], np.ndarray, list[str]]:
     """Decode and preprocess every image once through the shared core; unreadable files are listed.
 
     Returns the kept samples, a (N, size, size) float16 array (one grey channel: the replication to
@@ -191,6 +189,7 @@ def split_by_patient(
     ``min_patients`` patients in validation or test is refused: metrics on a handful of patients
     (the seeds' 16-image validation set) are noise.
     """
+
     def split_of(patient: str) -> str:
         unit = patient_unit(patient, seed)
         return "test" if unit < test_fraction else ("val" if unit < test_fraction + val_fraction else "train")

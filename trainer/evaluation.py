@@ -272,7 +272,7 @@ def paired_bootstrap_auc(
             observed = rank_auc(probs_b[:, index], labels == index) - rank_auc(probs_a[:, index], labels == index)
         values = np.asarray(draws[name], dtype=np.float64)
         values = values[~np.isnan(values)]
-        low, high = (np.percentile(values, [2.5, 97.5]) if values.size else (float("nan"), float("nan")))
+        low, high = np.percentile(values, [2.5, 97.5]) if values.size else (float("nan"), float("nan"))
         result[name] = {"difference": float(observed), "ci95": [float(low), float(high)]}
     result["replicates"] = replicates
     result["resampled"] = "patients" if clusters is not None else "images"

@@ -182,3 +182,27 @@ def lung_fields(probability: np.ndarray, dilate: float = 0.03) -> np.ndarray:
     size = probability.shape[-1]
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (max(1, int(dilate * size)) * 2 + 1,) * 2)
     return np.stack([cv2.dilate((p > 0.5).astype(np.uint8), kernel) for p in probability]).astype(bool)
+
+
+def lung_sheet(model, paths: list[Path], out: Path, columns: int = 6) -> Path:
+    """A contact sheet of films with their lung fields outlined: the check, by eye, that the
+    U-Net (trained on adult COVID-19 films) finds the lungs of normal adults and of children."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    spec = PreprocessingSpec(size=224, channels=1)
+    squares = np.stack([square_stretch(load_radiograph(p).pixels, spec) for p in paths])
+    fields = lung_fields(predict_lungs(model, squares))
+    rows = math.ceil(len(paths) / columns)
+    figure = Figure(figsize=(2.2 * columns, 2.4 * rows))
+    FigureCanvasAgg(figure)
+    for index, (path, square, field) in enumerate(zip(paths, squares, fields)):
+        axes = figure.add_subplot(rows, columns, index + 1)
+        axes.imshow(square, cmap="gray", vmin=0, vmax=1)
+        axes.contour(field.astype(float), levels=[0.5], colors="yellow", linewidths=0.8)
+        axes.set_title(path.stem[:22], fontsize=6)
+        axes.axis("off")
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=110)
+    return out

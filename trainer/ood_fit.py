@@ -75,14 +75,15 @@ def extract_features(
     features, kept, thumbnails, negatives = [], [], [], []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, len(paths), batch_size):
-            chunk = paths[start:start + batch_size]
+            chunk = paths[start : start + batch_size]
             good = [(p, loaded) for p, loaded in zip(chunk, pool.map(load, chunk)) if loaded is not None]
             if good:
                 batch = np.stack([tensor for _, (_, tensor) in good])
                 features.append(engine.score(batch).features)
                 thumbnails.append(layout_thumbnails(batch))
-                negatives += [copies_thumbnails(pixels, len(kept) + j, engine.spec)
-                              for j, (_, (pixels, _)) in enumerate(good)]
+                negatives += [
+                    copies_thumbnails(pixels, len(kept) + j, engine.spec) for j, (_, (pixels, _)) in enumerate(good)
+                ]
                 kept.extend(p for p, _ in good)
     return np.concatenate(features).astype(np.float64), kept, np.concatenate(thumbnails), np.stack(negatives)
 
@@ -92,13 +93,19 @@ def unusable_copies(pixels: np.ndarray, index: int) -> list[np.ndarray]:
     h, w = pixels.shape
     rows = (slice(0, h // 2), slice(h // 2, h))[index % 2]
     cols = (slice(0, w // 2), slice(w // 2, w))[(index // 2) % 2]
-    return [np.rot90(pixels, 1 if index % 2 else 3), np.rot90(pixels, 2), 1.0 - pixels,
-            np.ascontiguousarray(pixels[rows, cols])]
+    return [
+        np.rot90(pixels, 1 if index % 2 else 3),
+        np.rot90(pixels, 2),
+        1.0 - pixels,
+        np.ascontiguousarray(pixels[rows, cols]),
+    ]
 
 
 def copies_thumbnails(pixels: np.ndarray, index: int, spec) -> np.ndarray:
     """(4, D) thumbnails of the model inputs of one radiograph's unusable copies."""
-    return layout_thumbnails(np.stack([preprocess(np.ascontiguousarray(c), spec) for c in unusable_copies(pixels, index)]))
+    return layout_thumbnails(
+        np.stack([preprocess(np.ascontiguousarray(c), spec) for c in unusable_copies(pixels, index)])
+    )
 
 
 def fit_layout(positives: np.ndarray, negatives: np.ndarray, c: float = LAYOUT_C) -> tuple[np.ndarray, float]:
@@ -126,21 +133,28 @@ def fit_gate(train_features: np.ndarray, components: int = DEFAULT_COMPONENTS, l
     basis = vt[:rank].T
     projected = centred @ basis
     precision = LedoitWolf(assume_centered=True).fit(projected).precision_
-    eigen = singular ** 2 / max(len(x) - 1, 1)
+    eigen = singular**2 / max(len(x) - 1, 1)
     discarded = eigen[rank:]
     residual_variance = float(discarded.sum() / max(x.shape[1] - rank, 1))
     return OodGate(mean, basis, precision, max(residual_variance, 1e-12), float("inf"), l2_normalise)
 
 
-def fit_full_gate(features: np.ndarray, thumbnails: np.ndarray, negatives: np.ndarray,
-                  components: int = DEFAULT_COMPONENTS) -> OodGate:
+def fit_full_gate(
+    features: np.ndarray, thumbnails: np.ndarray, negatives: np.ndarray, components: int = DEFAULT_COMPONENTS
+) -> OodGate:
     """Both checks fitted on the given radiographs; ``negatives`` are their unusable copies."""
     weights, bias = fit_layout(thumbnails, negatives.reshape(-1, negatives.shape[-1]))
     return replace(fit_gate(features, components), layout_weights=weights, layout_bias=bias)
 
 
-def out_of_fold_scores(features: np.ndarray, thumbnails: np.ndarray, negatives: np.ndarray, groups: list[str],
-                       components: int = DEFAULT_COMPONENTS, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold_scores(
+    features: np.ndarray,
+    thumbnails: np.ndarray,
+    negatives: np.ndarray,
+    groups: list[str],
+    components: int = DEFAULT_COMPONENTS,
+    folds: int = FOLDS,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each radiograph's (distance, layout score) from a gate fitted without its patient's films."""
     from sklearn.model_selection import GroupKFold
 
@@ -152,17 +166,24 @@ def out_of_fold_scores(features: np.ndarray, thumbnails: np.ndarray, negatives: 
     return distances, layouts
 
 
-def with_thresholds(gate: OodGate, distances: np.ndarray, layouts: np.ndarray | None = None,
-                    percentile: float = DEFAULT_PERCENTILE) -> OodGate:
+def with_thresholds(
+    gate: OodGate, distances: np.ndarray, layouts: np.ndarray | None = None, percentile: float = DEFAULT_PERCENTILE
+) -> OodGate:
     """Each check's threshold at ``percentile`` of held-out radiographs' scores."""
     threshold = float(np.percentile(distances, percentile))
     layout_threshold = gate.layout_threshold if layouts is None else float(np.percentile(layouts, percentile))
     return replace(gate, threshold=threshold, layout_threshold=layout_threshold)
 
 
-def leave_one_source_out(features: np.ndarray, thumbnails: np.ndarray, negatives: np.ndarray,
-                         sources: list[str], components: int = DEFAULT_COMPONENTS,
-                         percentile: float = DEFAULT_PERCENTILE, min_films: int = 20) -> dict[str, dict[str, np.ndarray]]:
+def leave_one_source_out(
+    features: np.ndarray,
+    thumbnails: np.ndarray,
+    negatives: np.ndarray,
+    sources: list[str],
+    components: int = DEFAULT_COMPONENTS,
+    percentile: float = DEFAULT_PERCENTILE,
+    min_films: int = 20,
+) -> dict[str, dict[str, np.ndarray]]:
     """For each source: fit both checks without it, and score its films relative to that fit.
 
     Scores are offsets from the fit's own ``percentile`` of its training films (log-ratio for the
@@ -179,17 +200,23 @@ def leave_one_source_out(features: np.ndarray, thumbnails: np.ndarray, negatives
         gate = fit_full_gate(features[~held], thumbnails[~held], negatives[~held], components)
         own_d = np.percentile(gate.distance(features[~held]), percentile)
         own_l = np.percentile(gate.layout_scores(thumbnails[~held]), percentile)
-        out[source] = {"distance": np.log(gate.distance(features[held]) / own_d),
-                       "layout": gate.layout_scores(thumbnails[held]) - own_l}
+        out[source] = {
+            "distance": np.log(gate.distance(features[held]) / own_d),
+            "layout": gate.layout_scores(thumbnails[held]) - own_l,
+        }
     return out
 
 
-def source_margins(offsets: dict[str, dict[str, np.ndarray]], overall: float = 0.01,
-                   worst: float = 0.03) -> tuple[float, float]:
+def source_margins(
+    offsets: dict[str, dict[str, np.ndarray]], overall: float = 0.01, worst: float = 0.03
+) -> tuple[float, float]:
     """The smallest (distance, layout) margins that keep the leave-one-source-out flag rate of the
     two checks together under ``overall`` across all films and under ``worst`` on every source.
 
-    Each check gets half of each budget, so their union stays inside it."""
+    Each check gets half of each budget, so their union stays inside it. With fewer than two
+    sources there is nothing to hold out: no margin."""
+    if not offsets:
+        return 0.0, 0.0
     margins = []
     for check in ("distance", "layout"):
         pooled = np.concatenate([o[check] for o in offsets.values()])
@@ -201,13 +228,19 @@ def source_margins(offsets: dict[str, dict[str, np.ndarray]], overall: float = 0
 
 def loso_flag_rates(offsets: dict[str, dict[str, np.ndarray]], margins: tuple[float, float]) -> dict[str, Any]:
     """Share of each held-out source's films that the margins would still flag."""
-    per_source = {s: float(np.mean((o["distance"] > margins[0]) | (o["layout"] > margins[1])))
-                  for s, o in offsets.items()}
+    if not offsets:
+        return {"overall": None, "note": "fewer than two sources with >= 20 films: not measured", "per_source": {}}
+    per_source = {
+        s: float(np.mean((o["distance"] > margins[0]) | (o["layout"] > margins[1]))) for s, o in offsets.items()
+    }
     films = {s: len(o["distance"]) for s, o in offsets.items()}
     overall = sum(per_source[s] * films[s] for s in films) / max(sum(films.values()), 1)
-    return {"overall": round(overall, 4), "worst_source": max(per_source, key=per_source.get),
-            "worst_rate": round(max(per_source.values()), 4),
-            "per_source": {s: {"films": films[s], "flagged_share": round(r, 4)} for s, r in per_source.items()}}
+    return {
+        "overall": round(overall, 4),
+        "worst_source": max(per_source, key=per_source.get),
+        "worst_rate": round(max(per_source.values()), 4),
+        "per_source": {s: {"films": films[s], "flagged_share": round(r, 4)} for s, r in per_source.items()},
+    }
 
 
 def per_source_cap(samples: list[datalib.Sample], cap: int, seed: int = 0) -> list[datalib.Sample]:
@@ -258,18 +291,26 @@ def fit_ood_gate(
     full = fit_full_gate(features, thumbnails, negatives, components)
     own_d = float(np.percentile(full.distance(features), percentile))
     own_l = float(np.percentile(full.layout_scores(thumbnails), percentile))
-    gate = replace(full, threshold=own_d * float(np.exp(margins[0])), layout_threshold=own_l + margins[1])
     distances, layouts = out_of_fold_scores(features, thumbnails, negatives, groups, components)
+    gate = replace(
+        full,
+        threshold=max(own_d * float(np.exp(margins[0])), float(np.percentile(distances, percentile))),
+        layout_threshold=max(own_l + margins[1], float(np.percentile(layouts, percentile))),
+    )
     held_out_flagged = (distances > gate.threshold) | (layouts > gate.layout_threshold)
     entry = describe(gate) | {
         "feature_layer": bundle.metadata.get("feature_layer", "pooled"),
         "threshold_rule": f"{percentile:g}th percentile of the fitted radiographs' scores for each check, raised"
-                          " by the smallest margin that keeps leave-one-source-out false flags (fit without a"
-                          " source, score that source) at <= 1% of all films and <= 3% of every source",
+        " by the smallest margin that keeps leave-one-source-out false flags (fit without a"
+        " source, score that source) at <= 1% of all films and <= 3% of every source; never"
+        f" below the {percentile:g}th percentile of patient-grouped out-of-fold scores",
         "layout_rule": "logistic regression on 16x16 thumbnails of the model input: radiographs vs copies"
-                       " rotated 90/180/270 degrees, inverted and cut to one corner quadrant",
-        "fitted_on": {"train_and_val_images": len(kept), "patients": len(set(groups)),
-                      "max_per_source": max_per_source},
+        " rotated 90/180/270 degrees, inverted and cut to one corner quadrant",
+        "fitted_on": {
+            "train_and_val_images": len(kept),
+            "patients": len(set(groups)),
+            "max_per_source": max_per_source,
+        },
         "margins": {"log_distance": round(margins[0], 4), "layout": round(margins[1], 4)},
         "leave_one_source_out": loso_flag_rates(offsets, margins),
         "out_of_fold_flagged_share": round(float(np.mean(held_out_flagged)), 4),
@@ -294,7 +335,9 @@ def store_gate(bundle: ModelBundle, gate: OodGate, entry: dict[str, Any]) -> Non
     write_model_card(bundle.folder, metadata, config)
 
 
-def evaluate_gate(engine, gate: OodGate, test_paths: list[Path], data_dir: Path, limit_cxr_transforms: int = 60) -> dict:
+def evaluate_gate(
+    engine, gate: OodGate, test_paths: list[Path], data_dir: Path, limit_cxr_transforms: int = 60
+) -> dict:
     """Flag rates on the labelled set, scored through the real screening loop with this gate."""
     from cxr_desktop.core.screening import screen
 
@@ -332,12 +375,13 @@ def summarise(outcomes: list) -> dict:
         "targets": {"non_cxr_flagged_share_min": 0.99, "cxr_wrongly_flagged_share_max": 0.01},
         "per_category": per_category,
         "not_covered": "lateral chest views and other radiographed body parts: no such images ship with"
-                       " the installed packages",
+        " the installed packages",
     }
 
 
 # ---------------------------------------------------------------------------------------------
 # The labelled evaluation set
+
 
 def build_evaluation_set(folder: Path, test_paths: list[Path], limit_cxr_transforms: int = 60) -> list[EvalItem]:
     """Write the labelled images as PNG files under ``folder`` (so they go through the real loader).
@@ -376,7 +420,12 @@ def build_evaluation_set(folder: Path, test_paths: list[Path], limit_cxr_transfo
         add("radiograph rotated 180", f"rot180_{index}", np.rot90(grey, 2))
         add("radiograph inverted", f"inverted_{index}", 255 - grey)
         h, w = grey.shape
-        corner = [grey[: h // 2, : w // 2], grey[: h // 2, w // 2:], grey[h // 2:, : w // 2], grey[h // 2:, w // 2:]][index % 4]
+        corner = [
+            grey[: h // 2, : w // 2],
+            grey[: h // 2, w // 2 :],
+            grey[h // 2 :, : w // 2],
+            grey[h // 2 :, w // 2 :],
+        ][index % 4]
         add("radiograph corner quadrant", f"corner_{index}", corner)
     for path in readable:
         items.append(EvalItem(path, CXR_CATEGORIES[0], True))
@@ -425,7 +474,7 @@ def _crops(image: np.ndarray, seed: int, count: int = 2) -> list[np.ndarray]:
         ch, cw = int(h * rng.uniform(0.5, 0.75)), int(w * rng.uniform(0.5, 0.75))
         top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
         if min(ch, cw) >= 32:
-            crops.append(image[top:top + ch, left:left + cw])
+            crops.append(image[top : top + ch, left : left + cw])
     return crops
 
 
@@ -452,10 +501,19 @@ def _documents(count: int = 30) -> list[tuple[str, np.ndarray]]:
     except ImportError:
         pass
     rng = np.random.default_rng(7)
-    fonts = [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_PLAIN, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
-             cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_COMPLEX_SMALL, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX]
-    words = ("patient report radiology chest findings impression no acute cardiopulmonary process lungs are"
-             " clear heart size normal referral date signature clinic invoice total amount page").split()
+    fonts = [
+        cv2.FONT_HERSHEY_SIMPLEX,
+        cv2.FONT_HERSHEY_PLAIN,
+        cv2.FONT_HERSHEY_DUPLEX,
+        cv2.FONT_HERSHEY_COMPLEX,
+        cv2.FONT_HERSHEY_TRIPLEX,
+        cv2.FONT_HERSHEY_COMPLEX_SMALL,
+        cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+    ]
+    words = (
+        "patient report radiology chest findings impression no acute cardiopulmonary process lungs are"
+        " clear heart size normal referral date signature clinic invoice total amount page"
+    ).split()
     for index in range(count):
         portrait = index % 3 != 2
         h, w = (1100, 850) if portrait else (600, 1000)
@@ -479,10 +537,24 @@ def _other_modalities() -> list[tuple[str, np.ndarray]]:
     import pydicom
 
     shipped = Path(pydicom.__file__).parent / "data" / "test_files"
-    names = ("CT_small.dcm", "693_J2KI.dcm", "J2K_pixelrep_mismatch.dcm", "MR_small.dcm", "JPEG2000.dcm",
-             "examples_overlay.dcm", "examples_palette.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",
-             "examples_jpeg2k.dcm", "image_dfl.dcm", "liver_1frame.dcm", "SC_rgb_jpeg.dcm",
-             "SC_jpeg_no_color_transform.dcm", "GDCMJ2K_TextGBR.dcm", "SC_rgb.dcm")
+    names = (
+        "CT_small.dcm",
+        "693_J2KI.dcm",
+        "J2K_pixelrep_mismatch.dcm",
+        "MR_small.dcm",
+        "JPEG2000.dcm",
+        "examples_overlay.dcm",
+        "examples_palette.dcm",
+        "examples_rgb_color.dcm",
+        "examples_ybr_color.dcm",
+        "examples_jpeg2k.dcm",
+        "image_dfl.dcm",
+        "liver_1frame.dcm",
+        "SC_rgb_jpeg.dcm",
+        "SC_jpeg_no_color_transform.dcm",
+        "GDCMJ2K_TextGBR.dcm",
+        "SC_rgb.dcm",
+    )
     images = []
     for name in names:
         path = shipped / name

@@ -132,8 +132,11 @@ def ablation_lines(metrics: dict) -> list[str]:
     lines = [
         "## Ablations (defences on and off; cached-feature predictions, same split)",
         "",
-        "Selection score = mean of the within-source AUCs available (minus a penalty when the"
-        " normal-AP-vs-PA probe exceeds 0.7); the model is chosen on validation.",
+        "Selection score = mean of the within-source AUCs and of the headline read rates the targets are set"
+        " on (wrong reads as 1 - rate), minus a penalty when the normal-AP-vs-PA probe passes 0.7; the"
+        " recipe is chosen on validation. Recipes differ in one thing from their reference: `*_no_mask`"
+        " uses preprocessing version 1, `*_no_balance` class-balanced sampling only, `*_augment` adds one"
+        " augmented copy of every film, `*_sqrt` weighs sources by the square root of their size.",
         "",
     ]
     rows = []

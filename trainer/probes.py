@@ -177,4 +177,3 @@ def probe_bundle(bundle_folder: Path, data_dir: Path, unet_path: Path) -> dict:
     config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
     write_model_card(bundle.folder, bundle.metadata, config)
     return metadata["metrics"]["probes"]
-

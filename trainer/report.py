@@ -96,7 +96,9 @@ def read_predictions_csv(path: Path) -> Predictions:
     return Predictions(
         paths=[r["path"] for r in rows],
         labels=np.array([classes.index(r["label"]) for r in rows], dtype=np.int64),
-        probs=np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows], dtype=np.float64).reshape(-1, len(classes)),
+        probs=np.array([[float(r[f"p_{c}"]) for c in classes] for r in rows], dtype=np.float64).reshape(
+            -1, len(classes)
+        ),
         classes=classes,
     )
 
@@ -126,11 +128,23 @@ def plot_roc(path: Path, predictions: Predictions, thresholds: dict[str, float])
         line = axes.plot(fpr, tpr, lw=1.8, label=f"{name}  AUC {auc:.3f}  (n={int(positive.sum())})")[0]
         if name != NEGATIVE_CLASS and name in thresholds:
             flagged = scores >= thresholds[name]
-            axes.plot(flagged[~positive].mean(), flagged[positive].mean(), "o", color=line.get_color(), ms=7,
-                      mfc="white", mew=2)
+            axes.plot(
+                flagged[~positive].mean(),
+                flagged[positive].mean(),
+                "o",
+                color=line.get_color(),
+                ms=7,
+                mfc="white",
+                mew=2,
+            )
     axes.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
-    axes.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), xlabel="1 - specificity (false positive rate)",
-             ylabel="sensitivity (true positive rate)", title="ROC, one class vs the rest (o = operating point)")
+    axes.set(
+        xlim=(-0.01, 1.01),
+        ylim=(-0.01, 1.01),
+        xlabel="1 - specificity (false positive rate)",
+        ylabel="sensitivity (true positive rate)",
+        title="ROC, one class vs the rest (o = operating point)",
+    )
     axes.legend(loc="lower right", fontsize=8)
     axes.grid(alpha=0.3)
     figure.tight_layout()
@@ -147,8 +161,15 @@ def plot_confusion(path: Path, confusion: list[list[int]], classes: list[str]) -
     for row in range(len(classes)):
         for col in range(len(classes)):
             colour = "white" if shares[row, col] > 0.6 else "black"
-            axes.text(col, row, f"{int(matrix[row, col])}\n{100 * shares[row, col]:.0f}%", ha="center", va="center",
-                      color=colour, fontsize=9)
+            axes.text(
+                col,
+                row,
+                f"{int(matrix[row, col])}\n{100 * shares[row, col]:.0f}%",
+                ha="center",
+                va="center",
+                color=colour,
+                fontsize=9,
+            )
     axes.set_xticks(range(len(classes)), classes)
     axes.set_yticks(range(len(classes)), classes)
     axes.set(xlabel="predicted (at operating thresholds)", ylabel="true", title="Confusion matrix, test")
@@ -160,14 +181,17 @@ def plot_reliability(path: Path, predictions: Predictions, temperature: float, b
     """Top-label reliability diagram before and after temperature scaling, with the ECE of each."""
     figure = _figure(5.2, 5.6)
     axes, counts = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    variants = (("before (T = 1)", uncalibrate(predictions.probs, temperature), "tab:red"),
-                (f"after (T = {temperature:.2f})", predictions.probs, "tab:blue"))
+    variants = (
+        ("before (T = 1)", uncalibrate(predictions.probs, temperature), "tab:red"),
+        (f"after (T = {temperature:.2f})", predictions.probs, "tab:blue"),
+    )
     for label, probs, colour in variants:
         table = reliability_bins(probs, predictions.labels, bins)
         used = table["count"] > 0
         ece = expected_calibration_error(probs, predictions.labels)
-        axes.plot(table["confidence"][used], table["accuracy"][used], "o-", color=colour,
-                  label=f"{label}: ECE {ece:.3f}")
+        axes.plot(
+            table["confidence"][used], table["accuracy"][used], "o-", color=colour, label=f"{label}: ECE {ece:.3f}"
+        )
         centres = (table["edges"][:-1] + table["edges"][1:]) / 2
         counts.bar(centres, table["count"], width=0.9 / bins, alpha=0.5, color=colour)
     axes.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
@@ -192,9 +216,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 
 def _split_lines(split: dict, classes: list[str]) -> list[str]:
-    rows = [[name, part["images"], part["patients"], *(part["per_class"].get(c, 0) for c in classes),
-             ", ".join(f"{k} {v}" for k, v in sorted(part.get("per_age_group", {}).items()))]
-            for name, part in split.items()]
+    rows = [
+        [
+            name,
+            part["images"],
+            part["patients"],
+            *(part["per_class"].get(c, 0) for c in classes),
+            ", ".join(f"{k} {v}" for k, v in sorted(part.get("per_age_group", {}).items())),
+        ]
+        for name, part in split.items()
+    ]
     return _table(["split", "images", "patients", *classes, "age groups"], rows)
 
 
@@ -202,8 +233,15 @@ def _group_lines(groups: dict, classes: list[str]) -> list[str]:
     rows = []
     for name, entry in groups.items():
         per_class = entry["per_class"]
-        rows.append([name, entry["n"], entry["accuracy"], entry["macro_auc"],
-                     *(per_class[c]["sensitivity"] if per_class[c]["n"] else None for c in classes)])
+        rows.append(
+            [
+                name,
+                entry["n"],
+                entry["accuracy"],
+                entry["macro_auc"],
+                *(per_class[c]["sensitivity"] if per_class[c]["n"] else None for c in classes),
+            ]
+        )
     return _table(["group", "n", "accuracy", "macro AUC", *(f"sens. {c}" for c in classes)], rows)
 
 
@@ -216,43 +254,67 @@ def summary_markdown(metadata: dict, predictions: Predictions) -> str:
     lines = [f"# {metadata['name']} v{metadata['version']}: evaluation summary", ""]
     evaluation = metadata.get("evaluation")
     if evaluation:
-        lines += [f"Images: {evaluation['selection']} ({test['n']} scored, {evaluation.get('skipped', 0)} unreadable)"
-                  f" from `{evaluation['data']}`.", ""]
+        lines += [
+            f"Images: {evaluation['selection']} ({test['n']} scored, {evaluation.get('skipped', 0)} unreadable)"
+            f" from `{evaluation['data']}`.",
+            "",
+        ]
     else:
-        lines += [f"Held-out {metrics.get('split', 'test split')}: {test['n']} images. {metadata.get('description', '')}",
-                  ""]
+        lines += [
+            f"Held-out {metrics.get('split', 'test split')}: {test['n']} images. {metadata.get('description', '')}",
+            "",
+        ]
     if "split" in training:
         lines += ["## Data split (by patient)", "", *_split_lines(training["split"], classes), ""]
         dedup = training.get("duplicates") or {}
         if dedup:
-            lines += [f"Identical-pixel files merged into one patient group: {dedup.get('duplicate_groups_merged', 0)};"
-                      f" conflicting duplicates dropped: {dedup.get('conflicting_duplicates_dropped', 0)}."]
+            lines += [
+                f"Identical-pixel files merged into one patient group: {dedup.get('duplicate_groups_merged', 0)};"
+                f" conflicting duplicates dropped: {dedup.get('conflicting_duplicates_dropped', 0)}."
+            ]
         overlap = training.get("init_bundle_test_overlap")
         if overlap:
-            lines += [f"Test patients that were in the training split of the initial bundle"
-                      f" ({overlap['init_bundle']}): {overlap['test_patients_in_init_train']}."]
+            lines += [
+                f"Test patients that were in the training split of the initial bundle"
+                f" ({overlap['init_bundle']}): {overlap['test_patients_in_init_train']}."
+            ]
         lines += [""]
     lines += [f"## Test metrics: accuracy {_num(test['accuracy'])}, macro AUC {_num(test['macro_auc'])}", ""]
-    rows = [[c, e["n"], e.get("auc"), e["precision"], e["sensitivity"], e["f1"], e["specificity"], e["threshold"]]
-            for c, e in test["per_class"].items()]
+    rows = [
+        [c, e["n"], e.get("auc"), e["precision"], e["sensitivity"], e["f1"], e["specificity"], e["threshold"]]
+        for c, e in test["per_class"].items()
+    ]
     lines += _table(["class", "n", "AUC", "precision", "recall = sensitivity", "F1", "specificity", "threshold"], rows)
-    lines += ["", f"Operating point: {metadata.get('operating_point', 'the bundle thresholds')}; a class is flagged when"
-              f" its probability reaches its threshold ({NEGATIVE_CLASS} is never flagged)."]
+    lines += [
+        "",
+        f"Operating point: {metadata.get('operating_point', 'the bundle thresholds')}; a class is flagged when"
+        f" its probability reaches its threshold ({NEGATIVE_CLASS} is never flagged).",
+    ]
     binary = metrics.get("binary_operating_point")
     if binary:
-        lines += ["", f"Binary operating point: {binary['positive_class']} threshold {binary['threshold']:.4f} gives"
-                  f" sensitivity {_num(binary['validation_sensitivity'])} on validation (target"
-                  f" >= {binary['target_sensitivity']}); on test: sensitivity {_num(binary['test_sensitivity'])},"
-                  f" specificity {_num(binary['test_specificity'])}."]
+        lines += [
+            "",
+            f"Binary operating point: {binary['positive_class']} threshold {binary['threshold']:.4f} gives"
+            f" sensitivity {_num(binary['validation_sensitivity'])} on validation (target"
+            f" >= {binary['target_sensitivity']}); on test: sensitivity {_num(binary['test_sensitivity'])},"
+            f" specificity {_num(binary['test_specificity'])}.",
+        ]
     calibration = metadata.get("calibration", {})
     if "ece_test_before" in calibration:
-        lines += ["", f"Calibration: temperature {calibration['temperature']:.3f} "
-                  f"(fitted on {calibration.get('fitted_on', 'validation')}); test ECE"
-                  f" {_num(calibration['ece_test_before'])} before, {_num(calibration['ece_test_after'])} after."]
+        lines += [
+            "",
+            f"Calibration: temperature {calibration['temperature']:.3f} "
+            f"(fitted on {calibration.get('fitted_on', 'validation')}); test ECE"
+            f" {_num(calibration['ece_test_before'])} before, {_num(calibration['ece_test_after'])} after.",
+        ]
     for key, title in (("per_source", "Per source"), ("per_age_group", "Per age group")):
         if metrics.get(key):
-            lines += ["", f"## {title} (test, sensitivity at the operating point)", "",
-                      *_group_lines(metrics[key], classes)]
+            lines += [
+                "",
+                f"## {title} (test, sensitivity at the operating point)",
+                "",
+                *_group_lines(metrics[key], classes),
+            ]
     for section in (population_lines(metrics, classes), probe_lines(metrics), ablation_lines(metrics)):
         if section:
             lines += ["", *section]
@@ -260,13 +322,23 @@ def summary_markdown(metadata: dict, predictions: Predictions) -> str:
     if robustness:
         clean = robustness["clean"]
         rows = [["clean", "", clean["macro_auc"], None, clean["accuracy"], None]]
-        rows += [[name, e["description"], e["macro_auc"], e["macro_auc_drop"], e["accuracy"], e["accuracy_drop"]]
-                 for name, e in robustness["perturbations"].items()]
-        lines += ["", f"## Robustness ({robustness['subset']}; perturbation applied {robustness['applied']})", "",
-                  *_table(["perturbation", "what", "macro AUC", "AUC drop", "accuracy", "accuracy drop"], rows)]
-    lines += ["", "Figures: [ROC](roc_curves.png) · [confusion matrix](confusion_matrix.png) ·"
-              " [reliability](reliability.png) · per-image predictions: "
-              f"[{PREDICTIONS_FILE}]({PREDICTIONS_FILE})", ""]
+        rows += [
+            [name, e["description"], e["macro_auc"], e["macro_auc_drop"], e["accuracy"], e["accuracy_drop"]]
+            for name, e in robustness["perturbations"].items()
+        ]
+        lines += [
+            "",
+            f"## Robustness ({robustness['subset']}; perturbation applied {robustness['applied']})",
+            "",
+            *_table(["perturbation", "what", "macro AUC", "AUC drop", "accuracy", "accuracy drop"], rows),
+        ]
+    lines += [
+        "",
+        "Figures: [ROC](roc_curves.png) · [confusion matrix](confusion_matrix.png) ·"
+        " [reliability](reliability.png) · per-image predictions: "
+        f"[{PREDICTIONS_FILE}]({PREDICTIONS_FILE})",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -276,7 +348,9 @@ def write_report(folder: Path, metadata: dict, predictions: Predictions) -> Path
     write_predictions_csv(folder / PREDICTIONS_FILE, predictions)
     plot_roc(folder / FIGURES["roc"], predictions, metadata["thresholds"])
     plot_confusion(folder / FIGURES["confusion"], metadata["metrics"]["test"]["confusion_matrix"], predictions.classes)
-    plot_reliability(folder / FIGURES["reliability"], predictions, float(metadata["calibration"].get("temperature", 1.0)))
+    plot_reliability(
+        folder / FIGURES["reliability"], predictions, float(metadata["calibration"].get("temperature", 1.0))
+    )
     summary = folder / "summary.md"
     summary.write_text(summary_markdown(metadata, predictions), encoding="utf-8")
     log.info("report written to %s", folder)
@@ -295,22 +369,33 @@ def data_card_limitations(classes: list[str], where: dict[str, str] | None = Non
         " processing chains were not in the training data.",
     ]
     if where.get("age_group") == "pediatric":
-        items.append("Age: trained and tested on paediatric films only (Kermany, one hospital in Guangzhou);"
-                     " not validated on adults.")
+        items.append(
+            "Age: trained and tested on paediatric films only (Kermany, one hospital in Guangzhou);"
+            " not validated on adults."
+        )
     else:
-        items.append("Age confound: " + ("COVID-19 films are adult, " if "covid" in classes else "")
-                     + "pneumonia films are 94 % paediatric and normal films about half paediatric, so the"
-                     " model can use age (body size, bone maturity) as a cue; see the per-age-group figures.")
-    items.append("Source confound: each class comes from different hospitals, devices and image processing"
-                 + (" (COVID-19 films are mostly journal figures and web images)" if "covid" in classes else "")
-                 + ", so image style can stand in for the disease; see the per-source figures.")
+        items.append(
+            "Age confound: "
+            + ("COVID-19 films are adult, " if "covid" in classes else "")
+            + "pneumonia films are 94 % paediatric and normal films about half paediatric, so the"
+            " model can use age (body size, bone maturity) as a cue; see the per-age-group figures."
+        )
+    items.append(
+        "Source confound: each class comes from different hospitals, devices and image processing"
+        + (" (COVID-19 films are mostly journal figures and web images)" if "covid" in classes else "")
+        + ", so image style can stand in for the disease; see the per-source figures."
+    )
     if "covid" in classes:
-        items.append("Burned-in text: many COVID-19 images carry arrows, letters or score overlays that no"
-                     " other class has; a model can learn 'annotation means COVID-19'.")
+        items.append(
+            "Burned-in text: many COVID-19 images carry arrows, letters or score overlays that no"
+            " other class has; a model can learn 'annotation means COVID-19'."
+        )
     if "normal" in classes and where.get("age_group") != "pediatric":
-        items.append("Resolution: the RSNA normals (and part of the Kermany normals) are 224 px squares"
-                     " squashed from non-square originals; other films are up to 512 px with their aspect"
-                     " ratio kept, so sharpness can identify the class.")
+        items.append(
+            "Resolution: the RSNA normals (and part of the Kermany normals) are 224 px squares"
+            " squashed from non-square originals; other films are up to 512 px with their aspect"
+            " ratio kept, so sharpness can identify the class."
+        )
     if "pneumonia" in classes:
         items.append("'Pneumonia' mixes bacterial and viral (non-COVID) pneumonia; it is not an aetiology.")
     return items
@@ -318,10 +403,23 @@ def data_card_limitations(classes: list[str], where: dict[str, str] | None = Non
 
 def retrain_command(config: dict) -> str:
     """The ``cxr-train train`` command line that reproduces a run from its saved configuration."""
-    defaults = {"backbone": "densenet121", "init": "none", "size": 224, "epochs": 30, "batch_size": 32,
-                "learning_rate": 1e-3, "patience": 6, "seed": 1234, "min_val_patients": 20}
-    parts = ["cxr-train train", f"--data {config['data']}", f"--classes {','.join(config['classes'])}",
-             f"--out {config['out']}"]
+    defaults = {
+        "backbone": "densenet121",
+        "init": "none",
+        "size": 224,
+        "epochs": 30,
+        "batch_size": 32,
+        "learning_rate": 1e-3,
+        "patience": 6,
+        "seed": 1234,
+        "min_val_patients": 20,
+    }
+    parts = [
+        "cxr-train train",
+        f"--data {config['data']}",
+        f"--classes {','.join(config['classes'])}",
+        f"--out {config['out']}",
+    ]
     for key, default in defaults.items():
         if key == "seed" or config.get(key, default) != default:
             parts.append(f"--{key.replace('_', '-')} {config[key]}")
@@ -341,56 +439,104 @@ def model_card(metadata: dict, train_config: dict | None) -> str:
     metrics = metadata.get("metrics", {})
     test = metrics.get("test", {})
     training = metadata.get("training", {})
-    lines = [f"# {metadata['name']} v{metadata['version']}", "", metadata.get("description", ""), "",
-             "## Intended use", "", metadata.get("intended_use", ""), "",
-             f"Classes, in output order: {', '.join(classes)}. Input: {metadata['preprocessing']['size']} px, grey"
-             " replicated to RGB, values in [0, 1] after the shared preprocessing"
-             f" (`{metadata['preprocessing']['id']}`).", "", "## Limitations", ""]
+    lines = [
+        f"# {metadata['name']} v{metadata['version']}",
+        "",
+        metadata.get("description", ""),
+        "",
+        "## Intended use",
+        "",
+        metadata.get("intended_use", ""),
+        "",
+        f"Classes, in output order: {', '.join(classes)}. Input: {metadata['preprocessing']['size']} px, grey"
+        " replicated to RGB, values in [0, 1] after the shared preprocessing"
+        f" (`{metadata['preprocessing']['id']}`).",
+        "",
+        "## Limitations",
+        "",
+    ]
     lines += [f"- {item}" for item in metadata.get("limitations", [])]
     lines += ["", "## How the shortcut risks were mitigated", ""]
     lines += [f"- {item}" for item in mitigations(metadata)]
     if train_config and train_config.get("where"):
-        lines += ["- Training data restricted to " + ", ".join(f"{k}={v}" for k, v in train_config["where"].items()) + "."]
+        lines += [
+            "- Training data restricted to " + ", ".join(f"{k}={v}" for k, v in train_config["where"].items()) + "."
+        ]
     lines += ["", "## Data and training", "", f"Data: {metadata.get('data_source', '')}.", ""]
     if "split" in training:
         lines += _split_lines(training["split"], classes) + [""]
-    lines += [f"Backbone {metadata.get('backbone', '')}, initialisation `{training.get('init', 'none')}`,"
-              f" seed {training.get('seed', '')}, class balancing: {training.get('class_balancing', '')}."]
+    lines += [
+        f"Backbone {metadata.get('backbone', '')}, initialisation `{training.get('init', 'none')}`,"
+        f" seed {training.get('seed', '')}, class balancing: {training.get('class_balancing', '')}."
+    ]
     overlap = training.get("init_bundle_test_overlap")
     if overlap:
-        lines += ["", f"Initialised from {overlap['init_bundle']}: {overlap['test_patients_in_init_train']} test"
-                  " patients of this model were in that bundle's training split."]
+        lines += [
+            "",
+            f"Initialised from {overlap['init_bundle']}: {overlap['test_patients_in_init_train']} test"
+            " patients of this model were in that bundle's training split.",
+        ]
     if test:
-        lines += ["", "## Performance (held-out, patient-disjoint test split)", "",
-                  f"Accuracy {_num(test['accuracy'])}, macro one-vs-rest AUC {_num(test['macro_auc'])}"
-                  f" on {test['n']} images.", ""]
-        rows = [[c, e["n"], e.get("auc"), e["sensitivity"], e["specificity"], e["threshold"]]
-                for c, e in test["per_class"].items()]
+        lines += [
+            "",
+            "## Performance (held-out, patient-disjoint test split)",
+            "",
+            f"Accuracy {_num(test['accuracy'])}, macro one-vs-rest AUC {_num(test['macro_auc'])}"
+            f" on {test['n']} images.",
+            "",
+        ]
+        rows = [
+            [c, e["n"], e.get("auc"), e["sensitivity"], e["specificity"], e["threshold"]]
+            for c, e in test["per_class"].items()
+        ]
         lines += _table(["class", "n", "AUC", "sensitivity", "specificity", "threshold"], rows)
         binary = metrics.get("binary_operating_point")
         if binary:
-            lines += ["", f"Threshold for sensitivity >= {binary['target_sensitivity']} on validation:"
-                      f" {binary['threshold']:.4f} (test sensitivity {_num(binary['test_sensitivity'])},"
-                      f" specificity {_num(binary['test_specificity'])})."]
+            lines += [
+                "",
+                f"Threshold for sensitivity >= {binary['target_sensitivity']} on validation:"
+                f" {binary['threshold']:.4f} (test sensitivity {_num(binary['test_sensitivity'])},"
+                f" specificity {_num(binary['test_specificity'])}).",
+            ]
         calibration = metadata.get("calibration", {})
         if "ece_test_before" in calibration:
-            lines += ["", f"Calibrated by temperature {calibration['temperature']:.3f} (applied by the engine):"
-                      f" test ECE {_num(calibration['ece_test_before'])} -> {_num(calibration['ece_test_after'])}."]
+            lines += [
+                "",
+                f"Calibrated by temperature {calibration['temperature']:.3f} (applied by the engine):"
+                f" test ECE {_num(calibration['ece_test_before'])} -> {_num(calibration['ece_test_after'])}.",
+            ]
         robustness = metrics.get("robustness")
         if robustness:
             worst = max(robustness["perturbations"].items(), key=lambda kv: kv[1]["macro_auc_drop"])
-            lines += ["", f"Robustness: largest macro-AUC drop {_num(worst[1]['macro_auc_drop'])} under"
-                      f" {worst[1]['description']}; full table in the report."]
-        lines += ["", f"Full report: [{REPORT_DIR}/summary.md]({REPORT_DIR}/summary.md) (ROC curves, confusion matrix,"
-                  " reliability diagram, per-source and per-age-group figures, robustness)."]
+            lines += [
+                "",
+                f"Robustness: largest macro-AUC drop {_num(worst[1]['macro_auc_drop'])} under"
+                f" {worst[1]['description']}; full table in the report.",
+            ]
+        lines += [
+            "",
+            f"Full report: [{REPORT_DIR}/summary.md]({REPORT_DIR}/summary.md) (ROC curves, confusion matrix,"
+            " reliability diagram, per-source and per-age-group figures, robustness).",
+        ]
     lines += card_population_lines(metadata)
     lines += _gate_lines(metadata.get("ood"))
     lines += ["", "## How to retrain", ""]
     if train_config:
-        lines += ["```", retrain_command(train_config), "```", "",
-                  "`train_config.json` holds the complete configuration and `split.csv` the exact split.", ""]
-    lines += ["To adapt to a new site, continue from this bundle: `--init <this folder>`, and evaluate with"
-              " `cxr-train evaluate --model <bundle> --data <site data>`.", "", "## Changelog", ""]
+        lines += [
+            "```",
+            retrain_command(train_config),
+            "```",
+            "",
+            "`train_config.json` holds the complete configuration and `split.csv` the exact split.",
+            "",
+        ]
+    lines += [
+        "To adapt to a new site, continue from this bundle: `--init <this folder>`, and evaluate with"
+        " `cxr-train evaluate --model <bundle> --data <site data>`.",
+        "",
+        "## Changelog",
+        "",
+    ]
     lines += [f"- {version}: {text}" for version, text in metadata.get("changelog", {}).items()]
     return "\n".join(lines) + "\n"
 
@@ -399,16 +545,23 @@ def _gate_lines(entry: dict | None) -> list[str]:
     """The 'not a chest X-ray' gate in the card, with its measured rates, once ``fit-ood`` has run."""
     if not entry:
         return []
-    lines = ["", "## 'Not a chest X-ray' gate", "",
-             "Images whose pooled features lie far from the training radiographs, or whose layout is unlike an"
-             " upright frontal film, are flagged as unreliable next to the probabilities and in the CSV.",
-             f"Thresholds: {entry.get('threshold_rule', '')}."]
+    lines = [
+        "",
+        "## 'Not a chest X-ray' gate",
+        "",
+        "Images whose pooled features lie far from the training radiographs, or whose layout is unlike an"
+        " upright frontal film, are flagged as unreliable next to the probabilities and in the CSV.",
+        f"Thresholds: {entry.get('threshold_rule', '')}.",
+    ]
     evaluation = entry.get("evaluation")
     if evaluation:
-        lines += ["", f"Measured: {evaluation['non_cxr_flagged_share']:.1%} of {evaluation['non_cxr_images']}"
-                  " non-radiographs flagged (photographs, documents, other modalities, rotated, inverted and"
-                  f" cropped films); {evaluation['cxr_wrongly_flagged_share']:.2%} of {evaluation['cxr_images']}"
-                  f" test radiographs wrongly flagged. Not covered: {evaluation.get('not_covered', '')}."]
+        lines += [
+            "",
+            f"Measured: {evaluation['non_cxr_flagged_share']:.1%} of {evaluation['non_cxr_images']}"
+            " non-radiographs flagged (photographs, documents, other modalities, rotated, inverted and"
+            f" cropped films); {evaluation['cxr_wrongly_flagged_share']:.2%} of {evaluation['cxr_images']}"
+            f" test radiographs wrongly flagged. Not covered: {evaluation.get('not_covered', '')}.",
+        ]
     return lines
 
 

@@ -104,7 +104,9 @@ def run_recipe(name: str, recipe: TopRecipe, work: Path, samples, features: dict
     model = full_model(init_model, recipe.classes, load_bundle(init).classes)
     _, top = split_model(model)
     films = population.films_of(samples)
+    held_out = np.array([s.source in recipe.exclude_sources for s in samples])
     train_rows, val_rows, test_rows = (rows_of(samples, s) for s in ("train", "val", "test"))
+    train_rows, val_rows = train_rows[~held_out[train_rows]], val_rows[~held_out[val_rows]]
     train_x = np.concatenate([np.asarray(features[v][train_rows]) for v in recipe.variants])
     train_films = [films[i] for i in train_rows] * len(recipe.variants)
     evaluation_variant = recipe.variants[0]
@@ -124,10 +126,38 @@ def run_recipe(name: str, recipe: TopRecipe, work: Path, samples, features: dict
         "validation": evaluate([films[i] for i in val_rows], val_probs, recipe.classes),
         "test": evaluate([films[i] for i in test_rows], test_probs, recipe.classes),
     }
+    if recipe.exclude_sources:
+        result["unseen_sources"] = unseen_source_figures(
+            top, samples, films, features[evaluation_variant], held_out, val_rows, val_probs, recipe
+        )
     result["validation_selection_score"] = population.selection_score(result["validation"])
     result["test_selection_score"] = population.selection_score(result["test"])
     write_json_atomic(folder / "result.json", result)
     return result
+
+
+def unseen_source_figures(top, samples, films, features, held_out, val_rows, val_probs, recipe) -> dict:
+    """Sensitivity at the validation operating point on every film of sources kept out of training
+    and validation: what a hospital the model never saw gets (issue #12: COVID-19 >= 0.93)."""
+    from trainer.evaluation import choose_thresholds
+
+    classes = list(recipe.classes)
+    known = np.array([films[i].label in classes for i in val_rows])
+    labels = np.array([classes.index(films[i].label) for i in val_rows[known]])
+    thresholds = choose_thresholds(val_probs[known], labels, classes, 0.95)
+    rows = np.flatnonzero(held_out)
+    probs = predict_top(top, np.asarray(features[rows]))
+    out: dict = {"sources": list(recipe.exclude_sources), "thresholds": thresholds}
+    for name in classes:
+        positive = np.array([samples[i].label == name for i in rows])
+        if positive.sum() and name in thresholds and name != population.NEGATIVE_CLASS:
+            column = classes.index(name)
+            flagged = probs[positive, column] >= thresholds[name]
+            headline = np.argmax(probs[positive], axis=1) == column
+            n = int(positive.sum())
+            out[f"{name}_sensitivity"] = {"value": float(np.mean(flagged)), "n": n}
+            out[f"{name}_read_as_{name}"] = {"value": float(np.mean(headline)), "n": n}
+    return out
 
 
 def run_recipes(work: Path, data: str, init: str, recipes: dict[str, TopRecipe]) -> dict:

@@ -41,6 +41,7 @@ class TopRecipe:
     variants: tuple[str, ...] = ("v2_clean", "v2_aug1")
     balanced: bool = True
     source_balance: float = 1.0
+    exclude_sources: tuple[str, ...] = ()
     other_target: dict[str, float] | None = None
     epochs: int = 5
     learning_rate: float = 5e-4

@@ -59,8 +59,12 @@ def prepare_data(config: TrainConfig, work: Path):
     samples, keep, dedup = datalib.merge_duplicates(samples, hashes)
     arrays = arrays[keep]
     samples = datalib.split_by_patient(
-        samples, config.classes, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-        seed=config.seed, min_patients=config.min_val_patients,
+        samples,
+        config.classes,
+        val_fraction=config.val_fraction,
+        test_fraction=config.test_fraction,
+        seed=config.seed,
+        min_patients=config.min_val_patients,
     )
     cache.mkdir(parents=True, exist_ok=True)
     np.save(cache / "arrays.npy", arrays)
@@ -115,11 +119,15 @@ class EpochLine(keras.callbacks.Callback):
         logs = logs or {}
         lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         fields = "  ".join(
-            f"{key} {logs[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc")
+            f"{key} {logs[key]:.4f}"
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "val_auc")
             if key in logs
         )
-        print(f"[{self.stage}] epoch {epoch + 1}/{self.total}  {fields}  lr {lr:.2e}"
-              f"  {time.perf_counter() - self.start:.0f}s", flush=True)
+        print(
+            f"[{self.stage}] epoch {epoch + 1}/{self.total}  {fields}  lr {lr:.2e}"
+            f"  {time.perf_counter() - self.start:.0f}s",
+            flush=True,
+        )
 
 
 class ResumeState(keras.callbacks.Callback):
@@ -197,13 +205,17 @@ def run_training(config: TrainConfig) -> Path:
     x_train, y_train, _ = split_arrays(samples, arrays, classes, "train")
     x_val, y_val, _ = split_arrays(samples, arrays, classes, "val")
     weights = datalib.class_weights(y_train, len(classes))
-    print(f"train {len(y_train)} / val {len(y_val)} images; class weights "
-          + ", ".join(f"{c} {w:.2f}" for c, w in zip(classes, weights)), flush=True)
+    print(
+        f"train {len(y_train)} / val {len(y_val)} images; class weights "
+        + ", ".join(f"{c} {w:.2f}" for c, w in zip(classes, weights)),
+        flush=True,
+    )
 
     def datasets(size):
         common = dict(batch_size=config.batch_size, size=size, channels=3, seed=config.seed)
-        train_ds = make_dataset(x_train, y_train, len(classes), training=True, augment=config.augment,
-                                weights=weights, **common)
+        train_ds = make_dataset(
+            x_train, y_train, len(classes), training=True, augment=config.augment, weights=weights, **common
+        )
         val_ds = make_dataset(x_val, y_val, len(classes), training=False, augment=False, **common)
         return train_ds, val_ds
 
@@ -220,8 +232,14 @@ def run_training(config: TrainConfig) -> Path:
             compile_model(model, config.learning_rate, config.weight_decay)
             train_ds, val_ds = datasets(config.size)
             print("phase 1: feature extraction (frozen backbone, new head)", flush=True)
-            model.fit(train_ds, validation_data=val_ds, epochs=config.feature_extraction_epochs, verbose=0,
-                      shuffle=False, callbacks=[EpochLine("features", config.feature_extraction_epochs)])
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                epochs=config.feature_extraction_epochs,
+                verbose=0,
+                shuffle=False,
+                callbacks=[EpochLine("features", config.feature_extraction_epochs)],
+            )
             base.trainable = True
             top_blocks = backbones()[config.backbone].top_blocks
             for layer in base.layers:
@@ -234,13 +252,21 @@ def run_training(config: TrainConfig) -> Path:
     callbacks_common = [ResumeState(work), keras.callbacks.CSVLogger(str(work / "log.csv"), append=True)]
     if start < config.warmup_epochs:
         train_ds, val_ds = datasets(config.warmup_size)
-        model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=config.warmup_epochs,
-                  verbose=0, shuffle=False, callbacks=[EpochLine(f"{config.warmup_size}px", config.epochs), *callbacks_common])
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=start,
+            epochs=config.warmup_epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=[EpochLine(f"{config.warmup_size}px", config.epochs), *callbacks_common],
+        )
         start = config.warmup_epochs
     train_ds, val_ds = datasets(config.size)
-    best = min((h["val_loss"] for h in state.get("history", [])[config.warmup_epochs:]), default=None)
-    checkpoint = keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_loss", save_best_only=True,
-                                                 initial_value_threshold=best)
+    best = min((h["val_loss"] for h in state.get("history", [])[config.warmup_epochs :]), default=None)
+    checkpoint = keras.callbacks.ModelCheckpoint(
+        str(best_path), monitor="val_loss", save_best_only=True, initial_value_threshold=best
+    )
     callbacks = [
         EpochLine(f"{config.size}px", config.epochs),
         checkpoint,
@@ -250,8 +276,15 @@ def run_training(config: TrainConfig) -> Path:
         *callbacks_common,
     ]
     if start < config.epochs:
-        model.fit(train_ds, validation_data=val_ds, initial_epoch=start, epochs=config.epochs, verbose=0,
-                  shuffle=False, callbacks=callbacks)
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            initial_epoch=start,
+            epochs=config.epochs,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
+        )
     if not best_path.is_file():
         model.save(best_path)
     return best_path

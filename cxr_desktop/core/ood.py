@@ -49,10 +49,11 @@ def layout_thumbnails(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[None]
-    return np.stack([
-        cv2.resize(image[..., 0], (LAYOUT_SIZE, LAYOUT_SIZE), interpolation=cv2.INTER_AREA).ravel()
+    thumbnails = [
+        np.asarray(cv2.resize(image[..., 0], (LAYOUT_SIZE, LAYOUT_SIZE), interpolation=cv2.INTER_AREA)).ravel()
         for image in images
-    ]).astype(np.float64)
+    ]
+    return np.asarray(np.stack(thumbnails), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class OodGate:
         in_subspace = np.einsum("nk,kl,nl->n", projected, self.precision, projected)
         residual = centred - projected @ self.components.T
         off_subspace = np.einsum("nd,nd->n", residual, residual) / self.residual_variance
-        return np.sqrt(np.maximum(in_subspace + off_subspace, 0.0))
+        return np.asarray(np.sqrt(np.maximum(in_subspace + off_subspace, 0.0)), dtype=np.float64)
 
     def layout(self, images: np.ndarray) -> np.ndarray:
         """Linear score of the thumbnail: high means "not laid out like an upright frontal film"."""
@@ -104,7 +105,7 @@ class OodGate:
         """``layout`` from thumbnails already made (``layout_thumbnails``); NaN without a layout check."""
         if self.layout_weights is None:
             return np.full(len(thumbnails), np.nan)
-        return thumbnails @ self.layout_weights + self.layout_bias
+        return np.asarray(thumbnails @ self.layout_weights + self.layout_bias, dtype=np.float64)
 
     def assess(self, features: np.ndarray, images: np.ndarray | None = None) -> GateResult:
         """Both checks for a batch; ``images`` are the preprocessed model inputs of ``features``."""
@@ -133,7 +134,7 @@ def normalise_rows(x: np.ndarray) -> np.ndarray:
     """Unit-length rows: the direction of a pooled feature vector carries the content, its length
     mostly the image's contrast."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    return np.asarray(x / np.maximum(norms, 1e-12), dtype=np.float64)
 
 
 def warning_text(gate: OodGate, distance: float, layout: float) -> str:
@@ -189,8 +190,12 @@ def gate_from_arrays(arrays: dict[str, np.ndarray], threshold: float, l2_normali
     residual_variance = float(arrays["residual_variance"])
     dims, rank = mean.shape[0] if mean.ndim == 1 else -1, components.shape[-1]
     consistent = (
-        mean.ndim == 1 and components.shape == (dims, rank) and precision.shape == (rank, rank)
-        and residual_variance > 0 and math.isfinite(threshold) and threshold > 0
+        mean.ndim == 1
+        and components.shape == (dims, rank)
+        and precision.shape == (rank, rank)
+        and residual_variance > 0
+        and math.isfinite(threshold)
+        and threshold > 0
         and all(np.isfinite(a).all() for a in (mean, components, precision))
     )
     weights = arrays.get("layout_weights")
@@ -198,8 +203,16 @@ def gate_from_arrays(arrays: dict[str, np.ndarray], threshold: float, l2_normali
         consistent = False
     if not consistent:
         raise BundleError(f"bundle {title}: OOD gate parameters are inconsistent")
-    return OodGate(mean, components, precision, residual_variance, threshold, l2_normalise, weights,
-                   float(arrays.get("layout_bias", 0.0)))
+    return OodGate(
+        mean,
+        components,
+        precision,
+        residual_variance,
+        threshold,
+        l2_normalise,
+        weights,
+        float(arrays.get("layout_bias", 0.0)),
+    )
 
 
 def describe(gate: OodGate) -> dict[str, Any]:
@@ -211,8 +224,11 @@ def describe(gate: OodGate) -> dict[str, Any]:
         "components": int(gate.components.shape[1]),
         "l2_normalise": gate.l2_normalise,
         "threshold": round(float(gate.threshold), 6),
-    } | ({"layout_size": LAYOUT_SIZE, "layout_threshold": round(float(gate.layout_threshold), 6)}
-         if gate.layout_weights is not None else {})
+    } | (
+        {"layout_size": LAYOUT_SIZE, "layout_threshold": round(float(gate.layout_threshold), 6)}
+        if gate.layout_weights is not None
+        else {}
+    )
 
 
 LATERAL_VIEWS = frozenset({"LL", "RL", "LAT", "LATERAL", "LLD", "RLD"})
@@ -244,10 +260,14 @@ def population_warning(info: DicomInfo | None, validated: Mapping[str, Mapping[s
     group = "adult" if years >= ADULT_AGE else "pediatric"
     classes = [name for name, entry in validated.items() if group in entry.get("age_groups", ())]
     if not classes:
-        return (f"outside the population this model was validated on (patient age {years:.0f} years, {group};"
-                " no class validated for this age group): result unreliable")
+        return (
+            f"outside the population this model was validated on (patient age {years:.0f} years, {group};"
+            " no class validated for this age group): result unreliable"
+        )
     missing = [name for name in validated if name not in classes]
     if missing:
-        return (f"outside the population this model was validated on for {', '.join(display_name(m) for m in missing)}"
-                f" (patient age {years:.0f} years, {group})")
+        return (
+            f"outside the population this model was validated on for {', '.join(display_name(m) for m in missing)}"
+            f" (patient age {years:.0f} years, {group})"
+        )
     return ""

@@ -66,8 +66,9 @@ class PreprocessingSpec:
 
 def shortcut_suppressing_spec(size: int = 224) -> PreprocessingSpec:
     """Version 2 with the parameters the bundled models were trained with."""
-    return PreprocessingSpec(id=SHORTCUT_SUPPRESSING_ID, size=size, smooth_sigma=1.0 * size / 224,
-                             border=0.03, corner=0.18)
+    return PreprocessingSpec(
+        id=SHORTCUT_SUPPRESSING_ID, size=size, smooth_sigma=1.0 * size / 224, border=0.03, corner=0.18
+    )
 
 
 def square_stretch(pixels: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
@@ -75,10 +76,11 @@ def square_stretch(pixels: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     size = spec.size
     shrinking = pixels.shape[0] > size or pixels.shape[1] > size
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    square = cv2.resize(pixels.astype(np.float32, copy=False), (size, size), interpolation=interpolation)
+    resized = cv2.resize(pixels.astype(np.float32, copy=False), (size, size), interpolation=interpolation)
+    square: np.ndarray = np.asarray(resized, dtype=np.float32)
     lo, hi = np.percentile(square, (spec.low_percentile, spec.high_percentile))
     span = max(float(hi - lo), 1e-6)
-    return np.clip((square - lo) / span, 0.0, 1.0).astype(np.float32)
+    return np.asarray(np.clip((square - lo) / span, 0.0, 1.0), dtype=np.float32)
 
 
 @lru_cache(maxsize=8)

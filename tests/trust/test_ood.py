@@ -1,6 +1,7 @@
 """The "not a chest X-ray" gate: its maths, its storage in a bundle, its wiring into screening, and
-(on the real bundled models) the product claim: >= 99 % of non-radiographs flagged, <= 1 % of real
-held-out radiographs wrongly flagged, on a labelled set built from images shipped in packages."""
+(on the real bundled models) the product claim: >= 95 % of non-radiographs flagged, <= 1 % of real
+held-out radiographs wrongly flagged, on a labelled set built from images shipped in packages; the
+leave-one-source-out rates behind the thresholds are in the bundle's ``ood`` entry."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from cxr_desktop.core.ood import LAYOUT_SIZE, load_gate, warning_text
 from cxr_desktop.core.screening import screen
 from trainer.ood_fit import evaluate_gate, fit_gate, out_of_fold_scores, store_gate, with_thresholds
 
-NON_CXR_MIN, CXR_MAX = 0.99, 0.01
+#: Issue 12: thresholds that pass hospitals the gate never saw must still catch >= 95% of non-radiographs.
+NON_CXR_MIN, CXR_MAX = 0.95, 0.01
 
 
 def gaussian_features(n: int, dims: int = 32, seed: int = 0) -> np.ndarray:
@@ -132,7 +134,8 @@ def test_fit_ood_command_writes_a_working_gate(tiny_bundle, cxr3, tmp_path):
     assert main(["fit-ood", "--model", str(folder), "--data", str(cxr3)]) == 0
     bundle = load_bundle(folder)
     entry = bundle.metadata["ood"]
-    assert entry["fitted_on"] == {"train_and_val_images": 60, "patients": 60}
+    assert entry["fitted_on"] == {"train_and_val_images": 60, "patients": 60, "max_per_source": 400}
+    assert entry["leave_one_source_out"]["overall"] is None, "one source: nothing to hold out"
     assert 0.0 <= entry["out_of_fold_flagged_share"] <= 0.05
     evaluation = entry["evaluation"]
     assert evaluation["cxr_images"] == 15 and evaluation["non_cxr_images"] > 150
