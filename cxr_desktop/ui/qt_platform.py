@@ -138,8 +138,7 @@ def ensure_libraries(install: bool) -> int:
         return 0
     if install and may_install():
         print(f"setup: installing {', '.join(packages)} for Qt's X11 plugin...", file=sys.stderr)
-        done = subprocess.run(install_command(packages), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+        done = subprocess.run(install_command(packages), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         packages = missing_packages() if done.returncode == 0 else packages
         if not packages:
             return 0
@@ -148,8 +147,10 @@ def ensure_libraries(install: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cxr_desktop.ui.qt_platform",
-                                     description="check (and with --install, install) Qt's X11 libraries")
+    parser = argparse.ArgumentParser(
+        prog="python -m cxr_desktop.ui.qt_platform",
+        description="check (and with --install, install) Qt's X11 libraries",
+    )
     parser.add_argument("--install", action="store_true", help="install missing packages with apt when allowed")
     return ensure_libraries(parser.parse_args(argv).install)
 

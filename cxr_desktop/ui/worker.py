@@ -12,6 +12,7 @@ between rows, so double-clicking a row during a batch still shows that image pro
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import itertools
 import logging
@@ -135,6 +136,25 @@ def to_batch_row(row: ScreeningRow) -> BatchRow:
     return BatchRow(row=dataclasses.replace(row, radiograph=None), thumbnail=small)
 
 
+_thread_state = threading.local()
+
+
+def keep_thread_state() -> None:
+    """Keep this thread's Python thread state alive until the thread ends; call with the GIL held.
+
+    A ``QThread`` runs its event loop in C++, so PyQt creates a Python thread state for each slot
+    call and destroys it on return. TensorFlow's pybind11 layer keeps the thread state it first saw
+    on a thread and uses it again later: the second model load (switching models from the menu)
+    acquired the GIL with a freed thread state and the process segfaulted. One extra, never
+    released ``PyGILState_Ensure`` stops PyQt's release from destroying the state. (Running the
+    event loop from a Python ``run()`` would keep it too, but ``QThread.exec_`` holds the GIL while
+    it waits, which starves the GUI thread.)
+    """
+    if not getattr(_thread_state, "kept", False):
+        ctypes.pythonapi.PyGILState_Ensure()
+        _thread_state.kept = True
+
+
 class EngineWorker(QObject):
     """Lives in the worker thread; its slots load the model, score images and screen folders."""
 
@@ -172,6 +192,7 @@ class EngineWorker(QObject):
 
     @pyqtSlot(int, str)
     def _on_host_load_requested(self, request_id: int, model: str) -> None:
+        keep_thread_state()
         if request_id < self.latest_load_id:
             return
         self.model_loading.emit(request_id, model)
@@ -201,6 +222,7 @@ class EngineWorker(QObject):
 
     @pyqtSlot()
     def _on_host_score_requested(self) -> None:
+        keep_thread_state()
         self._serve_pending_score()
 
     def _serve_pending_score(self) -> None:
@@ -225,6 +247,7 @@ class EngineWorker(QObject):
     @pyqtSlot(int, list, str)
     def _on_host_batch_requested(self, request_id: int, items: list, root: str) -> None:
         """Screen files and folders (folders recursively); listing happens here, off the GUI thread."""
+        keep_thread_state()
         started = time.perf_counter()
 
         def cancelled() -> bool:
@@ -246,7 +269,6 @@ class EngineWorker(QObject):
             self.engine,
             thresholds=self.engine.bundle.thresholds,
             batch_size=BATCH_SIZE,
-            root=Path(root) if root else None,
             should_stop=cancelled,
             ood_gate=self.gate,
         )
@@ -290,21 +312,6 @@ class _DecodeTask(QRunnable):
             self.signals.loaded.emit(self.request_id, radiograph)
 
 
-class EngineThread(QThread):
-    """The worker's thread, with one Python thread state for its whole life.
-
-    A plain ``QThread`` runs its event loop in C++, so PyQt creates a Python thread state for each
-    slot call and destroys it on return. TensorFlow's pybind11 layer caches the thread state of
-    the thread that first called it and reuses it later: after the first slot returned, the second
-    model load (switching models from the menu) acquired the GIL with a freed thread state and the
-    process segfaulted. Running the event loop from Python keeps that state alive until the thread
-    ends.
-    """
-
-    def run(self) -> None:
-        self.exec_()
-
-
 class WorkerHost(QObject):
     """GUI-side handle: issues request ids, forwards requests to the worker thread, shuts it down."""
 
@@ -316,7 +323,7 @@ class WorkerHost(QObject):
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._last_id = 0
-        self.thread = EngineThread()
+        self.thread = QThread()
         self.thread.setObjectName("cxr-engine")
         self.worker = EngineWorker()
         self.worker.moveToThread(self.thread)

@@ -18,6 +18,9 @@ from cxr_desktop.ui.app import create_application
 from cxr_desktop.ui.main_window import MainWindow
 from cxr_desktop.ui.settings import AppSettings
 
+#: Generous: a model load takes ~5 s alone, minutes on a shared 2-core machine.
+LOAD_S = 600
+
 
 def wait_for(signal, seconds: float) -> bool:
     """Spin the event loop until ``signal`` fires or ``seconds`` pass; True when it fired."""
@@ -28,31 +31,37 @@ def wait_for(signal, seconds: float) -> bool:
     return bool(fired)
 
 
+def run(app, window, seconds: float, model_a: str, model_b: str, switches: int) -> int:
+    started = time.monotonic()
+    if not wait_for(window.model_ready, LOAD_S):
+        print("model never loaded", file=sys.stderr)
+        return 3
+    films = sorted(samples_dir().glob("*.jpg"))
+    window.open_paths(films)
+    wait_for(window.batch_completed, LOAD_S)
+    for index in range(switches):
+        window.models.actions[(model_b, model_a)[index % 2]].trigger()
+        if not wait_for(window.model_ready, LOAD_S):
+            print(f"model switch {index + 1} never finished", file=sys.stderr)
+            return 4
+        window.open_image(films[index % len(films)])
+        wait_for(window.result_displayed, LOAD_S)
+    remaining = seconds - (time.monotonic() - started)
+    if remaining > 0:
+        QTimer.singleShot(int(remaining * 1000), app.quit)
+        app.exec_()
+    return 0
+
+
 def main(ini: str, seconds: str, model_a: str, model_b: str, switches: str) -> int:
     app = create_application()
     window = MainWindow(AppSettings.at(ini), model=model_a)
     window.show()
-    started = time.monotonic()
-    if not wait_for(window.model_ready, 180):
-        print("model never loaded", file=sys.stderr)
-        return 3
-    window.open_paths(sorted(samples_dir().glob("*.jpg")))
-    wait_for(window.batch_completed, 120)
-    for index in range(int(switches)):
-        action = window.model_actions[(model_b, model_a)[index % 2]]
-        action.trigger()
-        if not wait_for(window.model_ready, 180):
-            print(f"model switch {index + 1} never finished", file=sys.stderr)
-            return 4
-        window.open_image(sorted(samples_dir().glob("*.jpg"))[index])
-        wait_for(window.result_displayed, 60)
-    remaining = float(seconds) - (time.monotonic() - started)
-    if remaining > 0:
-        QTimer.singleShot(int(remaining * 1000), app.quit)
-        app.exec_()
-    window.close()
-    print("session finished", file=sys.stderr)
-    return 0
+    try:
+        return run(app, window, float(seconds), model_a, model_b, int(switches))
+    finally:
+        window.close()
+        print("session finished", file=sys.stderr)
 
 
 if __name__ == "__main__":
