@@ -79,12 +79,20 @@ class ProgressBar:
 
 def run_screen(args: argparse.Namespace) -> int:
     from cxr_desktop.core.bundle import load_bundle
+    from cxr_desktop.core.output_paths import check_output
     from cxr_desktop.core.screening import find_images, screen
     from cxr_desktop.exports.heatmaps import write_heatmap
     from cxr_desktop.exports.results_csv import ResultsCsv
 
     if not args.folder.is_dir():
         print(f"cxr-desktop: error: folder not found: {args.folder}", file=sys.stderr)
+        return 2
+    try:
+        check_output(args.csv, [args.folder], "CSV")
+        if args.heatmaps is not None:
+            check_output(args.heatmaps, [args.folder], "heat-map folder")
+    except CxrError as exc:
+        print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2
     try:
         bundle = load_bundle(args.model)

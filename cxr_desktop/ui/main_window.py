@@ -34,6 +34,7 @@ from cxr_desktop.core.atomic import write_png_atomic
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
 from cxr_desktop.core.image import Radiograph
+from cxr_desktop.core.output_paths import check_output
 from cxr_desktop.core.radiograph import IMAGE_SUFFIXES
 from cxr_desktop.exports.report_pdf import ImageReport, write_image_report
 from cxr_desktop.ui import style
@@ -597,10 +598,17 @@ class MainWindow(QMainWindow):
         name, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.settings.last_folder) / suggested), filter_)
         return Path(name) if name else None
 
+    def _input_paths(self) -> list[Path]:
+        """What this window has read (the open image, the screened folder): no export may land on them."""
+        paths = [self.radiograph.path] if self.radiograph is not None else []
+        root = self.batch.model.root
+        return paths + ([root] if root is not None else [])
+
     def _run_export(self, what: str, operation, target: Path | None) -> None:
         if target is None:
             return
         try:
+            check_output(target, self._input_paths(), "file")
             operation(target)
         except (OSError, ValueError, CxrError) as exc:
             log.warning("%s failed: %s", what, exc)
