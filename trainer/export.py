@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from trainer.evaluation import (
     softmax,
 )
 from trainer.report import REPORT_DIR, Predictions, data_card_limitations, write_model_card, write_report
-from trainer.robustness import evaluate_robustness
+from trainer.robustness import DEFAULT_MAX_IMAGES, evaluate_robustness
 from trainer.train import prepare_data
 
 log = logging.getLogger(__name__)
@@ -100,62 +101,25 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     model, gradcam_layer = inference_model(work / "best.keras", config)
     val_samples = [s for s in samples if s.split == "val"]
     test_samples = [s for s in samples if s.split == "test"]
-    y_val = np.array([classes.index(s.label) for s in val_samples], dtype=np.int64)
     y_test = np.array([classes.index(s.label) for s in test_samples], dtype=np.int64)
     summary = datalib.split_summary(samples, classes)
     limitations = data_card_limitations(classes, config.where)
     init_overlap = init_bundle_overlap(config, test_samples)
-    # A draft bundle (uncalibrated, neutral thresholds) lets the app's own engine score the splits.
-    write_bundle(
-        out,
-        model,
-        compose_metadata(
-            config,
-            gradcam_layer,
-            dict.fromkeys(classes, 0.5),
-            {"temperature": 1.0},
-            {},
-            summary,
-            dedup,
-            limitations=limitations,
-            init_overlap=init_overlap,
-        ),
+    draft = compose_metadata(
+        config,
+        gradcam_layer,
+        dict.fromkeys(classes, 0.5),
+        {"temperature": 1.0},
+        {},
+        summary,
+        dedup,
+        limitations=limitations,
+        init_overlap=init_overlap,
     )
-    from cxr_desktop.engine.engine import Engine
-
-    engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
-    val_logits = log_probabilities(split_probabilities(engine, val_samples))
-    test_logits = log_probabilities(split_probabilities(engine, test_samples))
-    temperature = fit_temperature(val_logits, y_val)
-    val_probs = softmax(val_logits, temperature)
-    test_probs = softmax(test_logits, temperature)
-    thresholds = choose_thresholds(val_probs, y_val, classes, config.target_sensitivity)
-    metrics = {
-        "split": "test (patient-disjoint)",
-        "test": classification_metrics(y_test, test_probs, classes, thresholds),
-        "validation": classification_metrics(y_val, val_probs, classes, thresholds),
-        "per_source": group_metrics([s.source for s in test_samples], y_test, test_probs, classes, thresholds),
-        "per_age_group": group_metrics([s.age_group for s in test_samples], y_test, test_probs, classes, thresholds),
-    }
-    if len(classes) == 2:
-        metrics["binary_operating_point"] = binary_operating_point(
-            classes, y_val, val_probs, y_test, test_probs, config.target_sensitivity
-        )
-    metrics["robustness"] = evaluate_robustness(
-        [s.path for s in test_samples],
-        y_test,
-        classes,
-        thresholds,
-        engine.spec,
-        lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
-        seed=config.seed,
+    result = evaluate_splits(
+        out, model, draft, classes, val_samples, test_samples, config.target_sensitivity, config.seed
     )
-    calibration = {
-        "temperature": round(temperature, 6),
-        "fitted_on": "validation split",
-        "ece_test_before": expected_calibration_error(softmax(test_logits), y_test),
-        "ece_test_after": expected_calibration_error(test_probs, y_test),
-    }
+    thresholds, calibration, metrics = result.thresholds, result.calibration, result.metrics
     metadata = compose_metadata(
         config,
         gradcam_layer,
@@ -173,13 +137,86 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     predictions = Predictions(
         paths=[Path(os.path.relpath(s.path, config.data)).as_posix() for s in test_samples],
         labels=y_test,
-        probs=test_probs,
+        probs=result.test_probs,
         classes=classes,
     )
     write_report(out / REPORT_DIR, bundle.metadata, predictions)
     write_model_card(out, bundle.metadata, read_json(work / "config.json"))
     log.info("wrote %s: test macro AUC %.4f", bundle.title, metrics["test"]["macro_auc"])
     return bundle
+
+
+@dataclass(frozen=True)
+class SplitEvaluation:
+    """What the engine says on the validation and test films, calibrated, at the chosen thresholds."""
+
+    temperature: float
+    thresholds: dict[str, float]
+    test_probs: np.ndarray
+    metrics: dict
+    calibration: dict
+    engine: object
+
+
+def evaluate_splits(
+    out: Path,
+    model,
+    draft: dict,
+    classes: list[str],
+    val_samples: list[datalib.Sample],
+    test_samples: list[datalib.Sample],
+    target_sensitivity: float,
+    seed: int,
+    robustness_films: int = DEFAULT_MAX_IMAGES,
+) -> SplitEvaluation:
+    """Write a draft bundle (uncalibrated, neutral thresholds) so the app's own engine scores the
+    splits; fit the temperature and the operating thresholds on validation; compute the test
+    metrics, the binary operating point and the robustness table. Test films whose label is not a
+    class of the model (``other_abnormal``) are scored too (``test_probs`` covers every test film,
+    for the population figures) but left out of the per-class metrics."""
+    from cxr_desktop.engine.engine import Engine
+
+    write_bundle(out, model, draft)
+    engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
+    y_val = np.array([classes.index(s.label) for s in val_samples], dtype=np.int64)
+    known = np.array([s.label in classes for s in test_samples], dtype=bool)
+    test = [s for s in test_samples if s.label in classes]
+    y_test = np.array([classes.index(s.label) for s in test], dtype=np.int64)
+    val_logits = log_probabilities(split_probabilities(engine, val_samples))
+    test_logits = log_probabilities(split_probabilities(engine, test_samples))
+    temperature = fit_temperature(val_logits, y_val)
+    val_probs = softmax(val_logits, temperature)
+    test_probs_all = softmax(test_logits, temperature)
+    test_probs = test_probs_all[known]
+    thresholds = choose_thresholds(val_probs, y_val, classes, target_sensitivity)
+    metrics = {
+        "split": "test (patient-disjoint)",
+        "test": classification_metrics(y_test, test_probs, classes, thresholds),
+        "validation": classification_metrics(y_val, val_probs, classes, thresholds),
+        "per_source": group_metrics([s.source for s in test], y_test, test_probs, classes, thresholds),
+        "per_age_group": group_metrics([s.age_group for s in test], y_test, test_probs, classes, thresholds),
+    }
+    if len(classes) == 2:
+        metrics["binary_operating_point"] = binary_operating_point(
+            classes, y_val, val_probs, y_test, test_probs, target_sensitivity
+        )
+    metrics["robustness"] = evaluate_robustness(
+        [s.path for s in test],
+        y_test,
+        classes,
+        thresholds,
+        engine.spec,
+        lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
+        seed=seed,
+        max_images=robustness_films,
+    )
+    calibration = {
+        "temperature": round(temperature, 6),
+        "fitted_on": "validation split",
+        "ece_test_before": expected_calibration_error(softmax(test_logits[known]), y_test),
+        "ece_test_after": expected_calibration_error(test_probs, y_test),
+    }
+    return SplitEvaluation(temperature, thresholds, test_probs_all, metrics, calibration, engine)
 
 
 def compose_metadata(

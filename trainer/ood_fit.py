@@ -372,7 +372,7 @@ def summarise(outcomes: list) -> dict:
         "non_cxr_flagged_share": round(caught / max(total_non, 1), 4),
         "cxr_images": total_cxr,
         "cxr_wrongly_flagged_share": round(false_flags / max(total_cxr, 1), 4),
-        "targets": {"non_cxr_flagged_share_min": 0.99, "cxr_wrongly_flagged_share_max": 0.01},
+        "targets": {"non_cxr_flagged_share_min": 0.95, "cxr_wrongly_flagged_share_max": 0.01},
         "per_category": per_category,
         "not_covered": "lateral chest views and other radiographed body parts: no such images ship with"
         " the installed packages",

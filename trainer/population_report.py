@@ -109,6 +109,12 @@ def probe_lines(metrics: dict) -> list[str]:
             f"- (b) lungs hidden, true {name} ({entry['n']} films): mean p({name}) {entry['mean_p_intact']:.3f}"
             f" -> {entry['mean_p_lungs_hidden']:.3f} ({entry['probability_surviving']:.0%} survives); read as"
             f" {name} {entry['read_as_true_class_intact']:.0%} -> {entry['read_as_true_class_lungs_hidden']:.0%}."
+            + (
+                " **Most of this call does not depend on the lung fields: the model reads something else"
+                " (a shortcut).**"
+                if entry["probability_surviving"] > 0.7 and name != "normal"
+                else ""
+            )
         )
     ap_pa = probes.get("normal_ap_vs_pa_score_auc") or {}
     if ap_pa.get("auc") is not None:

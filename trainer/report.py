@@ -553,15 +553,36 @@ def _gate_lines(entry: dict | None) -> list[str]:
         " upright frontal film, are flagged as unreliable next to the probabilities and in the CSV.",
         f"Thresholds: {entry.get('threshold_rule', '')}.",
     ]
+    loso = entry.get("leave_one_source_out") or {}
+    if loso.get("overall") is not None:
+        lines += [
+            "",
+            "Leave one source out (gate fitted without a source, then shown that source's films):"
+            f" {loso['overall']:.2%} of real films flagged overall, at most {loso['worst_rate']:.2%}"
+            f" ({loso['worst_source']}); targets <= 1% and <= 3%.",
+        ]
     evaluation = entry.get("evaluation")
     if evaluation:
+        target = (evaluation.get("targets") or {}).get("non_cxr_flagged_share_min", 0.95)
+        met = evaluation["non_cxr_flagged_share"] >= target
         lines += [
             "",
             f"Measured: {evaluation['non_cxr_flagged_share']:.1%} of {evaluation['non_cxr_images']}"
             " non-radiographs flagged (photographs, documents, other modalities, rotated, inverted and"
-            f" cropped films); {evaluation['cxr_wrongly_flagged_share']:.2%} of {evaluation['cxr_images']}"
+            f" cropped films; target >= {target:.0%}: {'met' if met else '**not met**'});"
+            f" {evaluation['cxr_wrongly_flagged_share']:.2%} of {evaluation['cxr_images']}"
             f" test radiographs wrongly flagged. Not covered: {evaluation.get('not_covered', '')}.",
         ]
+        per_category = evaluation.get("per_category") or {}
+        lines += ["", "| category | images | flagged |", "|---|---|---|"]
+        lines += [f"| {name} | {v['images']} | {v['flagged_share']:.1%} |" for name, v in per_category.items()]
+        if not met:
+            lines += [
+                "",
+                "Thresholds wide enough to pass hospitals the gate never saw let part of the photographs, faces,"
+                " CT/MR images and corner crops through: a flag means 'unreliable', but no flag does not prove"
+                " that an image is a chest radiograph.",
+            ]
     return lines
 
 

@@ -17,28 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_desktop.core.bundle import ModelBundle, load_bundle, write_bundle, write_metadata
+from cxr_desktop.core.bundle import ModelBundle, write_metadata
 from trainer import data as datalib
 from trainer import population
 from trainer.config import TrainConfig
-from trainer.evaluation import (
-    binary_operating_point,
-    choose_thresholds,
-    classification_metrics,
-    expected_calibration_error,
-    fit_temperature,
-    group_metrics,
-    softmax,
-)
 from trainer.export import (
     compose_metadata,
+    evaluate_splits,
     init_bundle_overlap,
     inference_model,
-    log_probabilities,
-    split_probabilities,
 )
 from trainer.report import REPORT_DIR, Predictions, write_model_card, write_report
-from trainer.robustness import evaluate_robustness
 from trainer.top_training import TopRecipe
 
 log = logging.getLogger(__name__)
@@ -89,7 +78,6 @@ def export_top(
     compared: list[str],
 ) -> ModelBundle:
     from cxr_desktop.core.preprocessing import SHORTCUT_SUPPRESSING_ID
-    from cxr_desktop.engine.engine import Engine
 
     classes = list(recipe.classes)
     config = TrainConfig(
@@ -112,71 +100,33 @@ def export_top(
     known = [s for s in samples if s.label in classes]
     val = [s for s in known if s.split == "val"]
     test_all = [s for s in samples if s.split == "test"]
-    y_val = np.array([classes.index(s.label) for s in val])
     summary = datalib.split_summary(samples, sorted({s.label for s in samples}))
     limitations = version2_limitations(classes)
     overlap = init_bundle_overlap(config, test_all)
     model, gradcam_layer = inference_model(work / recipe_name / "best.keras", config)
-    write_bundle(
-        out,
-        model,
-        compose_metadata(
-            config,
-            gradcam_layer,
-            dict.fromkeys(classes, 0.5),
-            {"temperature": 1.0},
-            {},
-            summary,
-            dedup,
-            limitations=limitations,
-            init_overlap=overlap,
-        ),
+    draft = compose_metadata(
+        config,
+        gradcam_layer,
+        dict.fromkeys(classes, 0.5),
+        {"temperature": 1.0},
+        {},
+        summary,
+        dedup,
+        limitations=limitations,
+        init_overlap=overlap,
     )
-    engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)
-    val_logits = log_probabilities(split_probabilities(engine, val))
-    test_logits_all = log_probabilities(split_probabilities(engine, test_all))
-    temperature = fit_temperature(val_logits, y_val)
-    val_probs = softmax(val_logits, temperature)
-    test_probs_all = softmax(test_logits_all, temperature)
-    thresholds = choose_thresholds(val_probs, y_val, classes, 0.95)
-    is_known = np.array([s.label in classes for s in test_all])
+    result = evaluate_splits(out, model, draft, classes, val, test_all, 0.95, recipe.seed, ROBUSTNESS_FILMS)
+    thresholds, calibration, metrics = result.thresholds, result.calibration, result.metrics
     test = [s for s in test_all if s.label in classes]
     y_test = np.array([classes.index(s.label) for s in test])
-    test_probs = test_probs_all[is_known]
     films = population.films_of(test_all)
-    metrics = {
-        "split": "test (patient-disjoint)",
-        "test": classification_metrics(y_test, test_probs, classes, thresholds),
-        "validation": classification_metrics(y_val, val_probs, classes, thresholds),
-        "per_source": group_metrics([s.source for s in test], y_test, test_probs, classes, thresholds),
-        "per_age_group": group_metrics([s.age_group for s in test], y_test, test_probs, classes, thresholds),
-        "population": {
-            "figures": (population.three_class_figures if "covid" in classes else population.pneumonia_figures)(
-                films, test_probs_all, classes
-            ),
-            "table": population.population_table(films, test_probs_all, classes),
-            "calibration": population.calibration_by_population(films, test_probs_all, classes),
-        },
-        "ablation": ablation_summary(work, compared),
+    figures = population.three_class_figures if "covid" in classes else population.pneumonia_figures
+    metrics["population"] = {
+        "figures": figures(films, result.test_probs, classes),
+        "table": population.population_table(films, result.test_probs, classes),
+        "calibration": population.calibration_by_population(films, result.test_probs, classes),
     }
-    if len(classes) == 2:
-        metrics["binary_operating_point"] = binary_operating_point(classes, y_val, val_probs, y_test, test_probs, 0.95)
-    metrics["robustness"] = evaluate_robustness(
-        [s.path for s in test],
-        y_test,
-        classes,
-        thresholds,
-        engine.spec,
-        lambda batch: softmax(log_probabilities(engine.score(batch).probabilities), temperature),
-        seed=recipe.seed,
-        max_images=ROBUSTNESS_FILMS,
-    )
-    calibration = {
-        "temperature": round(temperature, 6),
-        "fitted_on": "validation split",
-        "ece_test_before": expected_calibration_error(softmax(test_logits_all[is_known]), y_test),
-        "ece_test_after": expected_calibration_error(test_probs, y_test),
-    }
+    metrics["ablation"] = ablation_summary(work, compared)
     metadata = compose_metadata(
         config,
         gradcam_layer,
@@ -216,7 +166,7 @@ def export_top(
     predictions = Predictions(
         paths=[Path(os.path.relpath(s.path, data)).as_posix() for s in test],
         labels=y_test,
-        probs=test_probs,
+        probs=result.test_probs[np.array([s.label in classes for s in test_all])],
         classes=classes,
     )
     write_report(out / REPORT_DIR, bundle.metadata, predictions)

@@ -359,9 +359,16 @@ def used_files(metadata: Mapping[str, Any]) -> list[str]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so a reader never sees half a file."""
+    """Write JSON so a reader never sees half a file. Read-only mappings (a parsed bundle's
+    metadata is one) are written as the plain objects they wrap."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=2, default=_plain) + "\n", encoding="utf-8")
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def write_bundle(folder: Path, model: SavableModel, metadata: Mapping[str, Any]) -> ModelBundle:
