@@ -25,15 +25,29 @@ SWITCHES = 3
 def _session(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     env = {**env, "CXR_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
-        [sys.executable, str(SESSION), str(tmp_path / "settings.ini"), "20", "densenet121-3class",
-         "densenet121-binary", str(SWITCHES)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400,
+        [
+            sys.executable,
+            str(SESSION),
+            str(tmp_path / "settings.ini"),
+            "20",
+            "densenet121-3class",
+            "densenet121-binary",
+            str(SWITCHES),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
     )
 
 
 def _clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items()
-            if key not in {"QT_QPA_PLATFORM", "QT_XCB_GL_INTEGRATION", "DISPLAY", "WAYLAND_DISPLAY"}}
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"QT_QPA_PLATFORM", "QT_XCB_GL_INTEGRATION", "DISPLAY", "WAYLAND_DISPLAY"}
+    }
 
 
 @pytest.mark.slow
@@ -53,8 +67,12 @@ def xvfb_display():
     if plugin is None or qt_platform.missing_libraries(plugin):
         pytest.skip("Qt's X11 plugin lacks system libraries: python -m cxr_desktop.ui.qt_platform --install")
     read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1440x960x24", "-nolisten", "tcp"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1440x960x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         number = pipe.readline().strip()
@@ -76,8 +94,10 @@ def test_real_window_under_xvfb_and_mesa_survives_twenty_seconds_and_three_model
 
 def test_qt_is_told_to_load_no_opengl_integration_before_the_application_exists():
     env = {**_clean_env(), "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
-    code = ("import os\nfrom cxr_desktop.ui.app import create_application\n"
-            "assert os.environ.get('QT_XCB_GL_INTEGRATION') is None\n"
-            "create_application()\nprint(os.environ['QT_XCB_GL_INTEGRATION'])")
+    code = (
+        "import os\nfrom cxr_desktop.ui.app import create_application\n"
+        "assert os.environ.get('QT_XCB_GL_INTEGRATION') is None\n"
+        "create_application()\nprint(os.environ['QT_XCB_GL_INTEGRATION'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "none", out.stderr

@@ -19,8 +19,9 @@ from cxr_desktop.ui import qt_platform
 ROOT = Path(__file__).resolve().parents[2]
 ABSENT = b"libxcb-icccm.so.9"
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux" or shutil.which("ldd") is None,
-                                reason="the xcb plugin and ldd exist on Linux only")
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux" or shutil.which("ldd") is None, reason="the xcb plugin and ldd exist on Linux only"
+)
 
 
 @pytest.fixture
@@ -55,8 +56,14 @@ def test_missing_library_is_found_before_qt_loads_the_plugin(broken_plugin_dir, 
 
 
 def test_gui_start_explains_the_missing_library_instead_of_aborting(broken_plugin_dir):
-    done = subprocess.run([sys.executable, "-m", "cxr_desktop"], cwd=ROOT, env=_env(broken_plugin_dir),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cxr_desktop"],
+        cwd=ROOT,
+        env=_env(broken_plugin_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1, f"exit {done.returncode} (-6 is Qt's abort): {done.stderr[-2000:]}"
     assert "apt-get install -y --no-install-recommends libxcb-icccm9" in done.stderr
     assert "Traceback" not in done.stderr
@@ -70,9 +77,14 @@ def test_setup_installs_with_apt_when_allowed_and_prints_the_command_when_that_f
     record = tmp_path / "apt-args"
     (fake_bin / "apt-get").write_text(f'#!/bin/sh\necho "$@" > {record}\nexit 0\n')
     (fake_bin / "apt-get").chmod(0o755)
-    done = subprocess.run([sys.executable, "-m", "cxr_desktop.ui.qt_platform", "--install"], cwd=ROOT,
-                          env=_env(broken_plugin_dir, f"{fake_bin}:{os.environ['PATH']}"),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cxr_desktop.ui.qt_platform", "--install"],
+        cwd=ROOT,
+        env=_env(broken_plugin_dir, f"{fake_bin}:{os.environ['PATH']}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert record.read_text().split() == ["install", "-y", "--no-install-recommends", "libxcb-icccm9"]
     assert done.returncode == 1 and "apt-get install" in done.stderr, done.stderr
 

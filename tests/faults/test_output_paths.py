@@ -32,7 +32,10 @@ def _digest(path: Path) -> str:
 def _screen(folder: Path, bundle, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cxr_desktop", "screen", str(folder), "--model", str(bundle.folder), "--quiet", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
