@@ -28,7 +28,8 @@ from trainer.evaluation import (
     group_metrics,
     softmax,
 )
-from trainer.report import REPORT_DIR, Predictions, data_card_limitations, write_model_card, write_report
+from trainer.model_card import data_card_limitations, write_model_card
+from trainer.report import REPORT_DIR, Predictions, write_report
 from trainer.robustness import DEFAULT_MAX_IMAGES, evaluate_robustness
 from trainer.train import prepare_data
 

@@ -153,7 +153,8 @@ def probe_bundle(bundle_folder: Path, data_dir: Path, unet_path: Path) -> dict:
     from cxr_desktop.engine.engine import Engine
     from trainer import data as datalib
     from trainer import population
-    from trainer.report import REPORT_DIR, PREDICTIONS_FILE, read_predictions_csv, write_model_card, write_report
+    from trainer.model_card import write_model_card
+    from trainer.report import REPORT_DIR, PREDICTIONS_FILE, read_predictions_csv, write_report
 
     bundle = load_bundle(bundle_folder)
     test = [s for s in datalib.read_split(bundle.folder / "split.csv", data_dir) if s.split == "test"]

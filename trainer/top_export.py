@@ -27,7 +27,8 @@ from trainer.export import (
     init_bundle_overlap,
     inference_model,
 )
-from trainer.report import REPORT_DIR, Predictions, write_model_card, write_report
+from trainer.model_card import write_model_card
+from trainer.report import REPORT_DIR, Predictions, write_report
 from trainer.top_training import TopRecipe
 
 log = logging.getLogger(__name__)
