@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from cxr_desktop.core.bundle import load_bundle
+from cxr_desktop.core.bundle import load_bundle, write_metadata
 from cxr_desktop.core.errors import BundleError
 from cxr_desktop.core.overlay import heatmap_to_image
 from cxr_desktop.core.preprocessing import preprocess
@@ -78,7 +78,7 @@ def test_calibration_temperature_is_applied(tiny_bundle, tiny_engine, batch, tmp
     shutil.copytree(tiny_bundle.folder, folder)
     meta = json.loads((folder / "metadata.json").read_text())
     meta["calibration"] = {"temperature": 2.5}
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    write_metadata(folder, meta)  # a re-exported bundle, not a hand edit (that is refused)
     from cxr_desktop.engine.engine import Engine
 
     hot = Engine(load_bundle(folder), precision=tiny_engine.precision).score(batch).probabilities
@@ -147,7 +147,7 @@ def test_missing_gradcam_layer_is_a_bundle_error(tiny_bundle, tmp_path):
     shutil.copytree(tiny_bundle.folder, folder)
     meta = json.loads((folder / "metadata.json").read_text())
     meta["gradcam_layer"] = "no_such_layer"
-    (folder / "metadata.json").write_text(json.dumps(meta))
+    write_metadata(folder, meta)
     from cxr_desktop.engine.engine import Engine
 
     with pytest.raises(BundleError, match="layer named in metadata not found"):

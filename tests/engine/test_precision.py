@@ -60,7 +60,10 @@ def test_reduced_precision_probabilities_within_001_of_float32(bundle_3class, re
     reference, reference_cams = float32_scores
     worst = float(np.abs(probabilities - reference).max())
     assert worst <= TOLERANCE, f"{precision} moves a probability by {worst:.4f} (> {TOLERANCE})"
-    assert (probabilities.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.99
+    # a probability moved by <= TOLERANCE can only swap the headline of a near-tie
+    top_two = np.sort(reference, axis=1)[:, -2:]
+    clear = (top_two[:, 1] - top_two[:, 0]) > 2 * TOLERANCE
+    assert (probabilities.argmax(axis=1) == reference.argmax(axis=1))[clear].all()
     assert float(np.abs(cams - reference_cams).mean()) <= 0.05
 
 
