@@ -106,17 +106,7 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     summary = datalib.split_summary(samples, classes)
     limitations = data_card_limitations(classes, config.where)
     init_overlap = init_bundle_overlap(config, test_samples)
-    draft = compose_metadata(
-        config,
-        gradcam_layer,
-        dict.fromkeys(classes, 0.5),
-        {"temperature": 1.0},
-        {},
-        summary,
-        dedup,
-        limitations=limitations,
-        init_overlap=init_overlap,
-    )
+    draft = draft_metadata(config, gradcam_layer, summary, dedup, limitations, init_overlap)
     result = evaluate_splits(
         out, model, draft, classes, val_samples, test_samples, config.target_sensitivity, config.seed
     )
@@ -145,6 +135,22 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     write_model_card(out, bundle.metadata, read_json(work / "config.json"))
     log.info("wrote %s: test macro AUC %.4f", bundle.title, metrics["test"]["macro_auc"])
     return bundle
+
+
+def draft_metadata(config, gradcam_layer, summary, dedup, limitations, init_overlap) -> dict:
+    """Metadata of the uncalibrated draft bundle (temperature 1, neutral thresholds, no metrics)
+    that ``evaluate_splits`` scores the splits with."""
+    return compose_metadata(
+        config,
+        gradcam_layer,
+        dict.fromkeys(config.classes, 0.5),
+        {"temperature": 1.0},
+        {},
+        summary,
+        dedup,
+        limitations=limitations,
+        init_overlap=init_overlap,
+    )
 
 
 @dataclass(frozen=True)

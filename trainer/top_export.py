@@ -23,6 +23,7 @@ from trainer import population
 from trainer.config import TrainConfig
 from trainer.export import (
     compose_metadata,
+    draft_metadata,
     evaluate_splits,
     init_bundle_overlap,
     inference_model,
@@ -105,17 +106,7 @@ def export_top(
     limitations = version2_limitations(classes)
     overlap = init_bundle_overlap(config, test_all)
     model, gradcam_layer = inference_model(work / recipe_name / "best.keras", config)
-    draft = compose_metadata(
-        config,
-        gradcam_layer,
-        dict.fromkeys(classes, 0.5),
-        {"temperature": 1.0},
-        {},
-        summary,
-        dedup,
-        limitations=limitations,
-        init_overlap=overlap,
-    )
+    draft = draft_metadata(config, gradcam_layer, summary, dedup, limitations, overlap)
     result = evaluate_splits(out, model, draft, classes, val, test_all, 0.95, recipe.seed, ROBUSTNESS_FILMS)
     thresholds, calibration, metrics = result.thresholds, result.calibration, result.metrics
     test = [s for s in test_all if s.label in classes]
