@@ -96,9 +96,9 @@ def run_screen(args: argparse.Namespace) -> int:
         return 2
     try:
         bundle = load_bundle(args.model)
-        from cxr_desktop.engine.engine import Engine
+        from cxr_desktop.engine import load_engine
 
-        engine = Engine(bundle)
+        engine = load_engine(bundle)
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2

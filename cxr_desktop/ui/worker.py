@@ -198,9 +198,9 @@ class EngineWorker(QObject):
         self.model_loading.emit(request_id, model)
         try:
             bundle = load_bundle(model)
-            from cxr_desktop.engine.engine import Engine
+            from cxr_desktop.engine import load_engine
 
-            engine = Engine(bundle)
+            engine = load_engine(bundle)
         except CxrError as exc:
             self._drop_model()
             self.model_failed.emit(request_id, str(exc))
