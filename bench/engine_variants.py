@@ -1,235 +1,121 @@
-"""Inference options for the engine, measured side by side before any is kept (issue 6).
+"""The engine's backends and precisions, measured side by side on the real bundle (issue 14).
 
-In one process, on the same pre-decoded real images and the same bundle, interleaved round by
-round so that a busy machine slows every variant alike:
-  keras-fp32        traced float32 function (the engine with precision="float32")
-  keras-fp32-xla    the same with XLA (jit_compile=True)
-  keras-bf16        Keras mixed_bfloat16 policy (the engine with precision="bfloat16")
-  keras-bf16-xla    the same with XLA
-  keras-bf16-rewrites  keras-bf16 with grappler's graph rewrites on (the engine turns them off
-                    on a CPU to start ~0.9 s sooner; this shows what that costs in steady state)
-  tflite-fp32       TFLite/LiteRT with the XNNPACK delegate
-  tflite-dynint8    TFLite with dynamic-range int8 weights
-Each line gives batched img/s, CPU ms per image and the largest probability difference from
-keras-fp32 on the same images (only meaningful with the real trained bundle); ``nan`` means the
-variant returned NaN: the TFLite conversion of this Keras 3 model keeps a resource-variable read
-that the interpreter cannot resolve (without XNNPACK it fails, with XNNPACK it returns NaN), so
-only its speed is measured. Thread-pool sizes
-and oneDNN settings are fixed at TensorFlow start-up, so ``--threads`` re-runs the two Keras
-variants in child processes under each setting, including oneDNN's bf16 fpmath mode and
-grappler's oneDNN auto-mixed-precision rewrite of the float32 graph (``grappler-onednn-bf16``).
-The Keras variants run the engine's own graph (probabilities, features and Grad-CAM maps).
+In one process, on the same pre-decoded real films and the same bundle, interleaved round by round
+so that a busy machine slows every variant alike:
+  tensorflow-fp32    the reference engine (Keras model, traced function, float32)
+  tensorflow-bf16    the same in bfloat16 (only on CPUs with native bf16)
+  onnxruntime-fp32   the bundle's ONNX graph on ONNX Runtime
+  openvino-fp32      the same graph on OpenVINO
+  onnxruntime-int8 / openvino-int8   the quantised graph, where the bundle has one
+Each line: batched img/s, CPU ms per image, and the largest differences from tensorflow-fp32 on
+the same films (probabilities, heat-maps) with the share of identical decisions. The fastest CPU
+runtime in float32 is ``cxr_desktop.engine.CPU_PREFERENCE``'s first entry.
 
     nice -n 15 .venv/bin/python bench/engine_variants.py --quick
+    .venv/bin/python bench/engine_variants.py --images 200      # parity on 200 films, idle machine
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import add_common_arguments, machine, real_images, resolve_bundle, table  # noqa: E402
 
-THREAD_SETTINGS = {
-    "default": {},
-    "intra2-inter1": {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "1"},
-    "intra1-inter1": {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"},
-    "intra2-inter2": {"TF_NUM_INTRAOP_THREADS": "2", "TF_NUM_INTEROP_THREADS": "2"},
-    "onednn-fpmath-bf16": {"ONEDNN_DEFAULT_FPMATH_MODE": "BF16"},
-    "grappler-onednn-bf16": {"BENCH_GRAPPLER_BF16": "1", "CXR_GRAPH_REWRITES": "1"},
-}
+
+def variants(bundle) -> list[tuple[str, str, str]]:
+    """(name, backend, precision) for every variant this machine and bundle can run."""
+    from cxr_desktop.engine import installed
+    from cxr_desktop.engine.device import cpu_has_bf16
+
+    found = [("tensorflow-fp32", "tensorflow", "float32")]
+    if cpu_has_bf16():
+        found.append(("tensorflow-bf16", "tensorflow", "bfloat16"))
+    precisions = ["float32"] + (["int8"] if bundle.onnx is not None and bundle.onnx.int8_file else [])
+    for runtime in ("onnxruntime", "openvino"):
+        if installed(runtime) and bundle.onnx is not None:
+            found += [(f"{runtime}-{p.replace('float', 'fp')}", runtime, p) for p in precisions]
+    return found
 
 
-def keras_variant(bundle, precision: str, xla: bool, graph_rewrites: bool | None = None):
-    """The engine's graph; ``graph_rewrites`` True/False overrides the engine's process-wide grappler
-    setting for this variant's calls (TensorFlow keeps one optimised instance per setting, so
-    switching back and forth costs nothing after the first call of each)."""
-    import tensorflow as tf
-
-    from cxr_desktop.engine.engine import Engine
-
-    engine = Engine(bundle, precision=precision, warm_up=False)
-    rewrites = engine.graph_rewrites if graph_rewrites is None else graph_rewrites
-    spec = engine.spec
-    signature = [tf.TensorSpec((None, spec.size, spec.size, spec.channels), tf.float32)]
-    graph = engine._closed_form_graph if engine.gradcam_method == "closed form" else engine._gradient_graph
-    fn = tf.function(graph, input_signature=signature, jit_compile=xla)
-
-    def run(batch):
-        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not rewrites})
-        probabilities, features, _ = fn(batch)
-        return probabilities.numpy(), features.numpy()
-
-    return run
-
-
-def tflite_variant(bundle, quantize: bool):
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)
-    spec = bundle.preprocessing
-    batch = 16
-    fn = tf.function(
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec((batch, spec.size, spec.size, spec.channels), tf.float32)],
-    )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], model)
-    if quantize:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    interpreter = tf.lite.Interpreter(model_content=converter.convert(), num_threads=2)
-    interpreter.allocate_tensors()
-    source = interpreter.get_input_details()[0]["index"]
-    target = interpreter.get_output_details()[0]["index"]
-
-    def run(images):
-        padded = np.zeros((batch, *images.shape[1:]), np.float32)
-        padded[: len(images)] = images
-        interpreter.set_tensor(source, padded)
-        interpreter.invoke()
-        return interpreter.get_tensor(target)[: len(images)].copy(), None
-
-    return run
-
-
-def measure(run, batches) -> tuple[float, float, list]:
-    """(img/s, CPU ms per image, [(probabilities, features or None) per batch])."""
+def run_variant(engine, batches: list[np.ndarray]):
+    """Wall and CPU seconds for all batches, and the outputs of the last round."""
     wall, cpu = time.perf_counter(), time.process_time()
-    outputs = [run(b) for b in batches]
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    images = sum(len(b) for b in batches)
-    return images / wall, 1000 * cpu / images, outputs
+    outputs = [engine.explain(batch) for batch in batches]
+    return time.perf_counter() - wall, time.process_time() - cpu, outputs
 
 
-def differences(outputs: list, reference: list) -> tuple[float, float]:
-    """Largest probability difference, and largest pooled-feature difference relative to the
-    feature scale (non-zero proves the reduced-precision path really ran)."""
-    import numpy as np
-
-    probabilities = np.concatenate([o[0] for o in outputs])
-    expected = np.concatenate([r[0] for r in reference])
-    dp = float(np.abs(probabilities - expected).max())
-    if outputs[0][1] is None:
-        return dp, float("nan")
-    features = np.concatenate([o[1] for o in outputs])
-    expected_features = np.concatenate([r[1] for r in reference])
-    scale = float(np.abs(expected_features).max()) or 1.0
-    return dp, float(np.abs(features - expected_features).max()) / scale
-
-
-def run_variants(bundle, names: list[str], images: int, rounds: int, batch_size: int) -> list[dict]:
-    import numpy as np
-
-    from cxr_desktop.core.preprocessing import preprocess
-    from cxr_desktop.core.radiograph import load_radiograph
-
-    spec = bundle.preprocessing
-    tensors = np.stack([preprocess(load_radiograph(p).pixels, spec) for p in real_images(images)])
-    batches = [tensors[i : i + batch_size] for i in range(0, len(tensors), batch_size)]
-    builders = {
-        "keras-fp32": lambda: keras_variant(bundle, "float32", False),
-        "keras-fp32-xla": lambda: keras_variant(bundle, "float32", True),
-        "keras-bf16": lambda: keras_variant(bundle, "bfloat16", False),
-        "keras-bf16-xla": lambda: keras_variant(bundle, "bfloat16", True),
-        "keras-bf16-rewrites": lambda: keras_variant(bundle, "bfloat16", False, graph_rewrites=True),
-        "tflite-fp32": lambda: tflite_variant(bundle, False),
-        "tflite-dynint8": lambda: tflite_variant(bundle, True),
-    }
-    runs = {}
-    for name in names:
-        started = time.perf_counter()
-        runs[name] = builders[name]()
-        runs[name](batches[0])
-        print(f"  built {name} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    results = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            results[name].append(measure(run, batches))
-    reference = results.get("keras-fp32", [None])[0]
-    out = []
-    for name, trials in results.items():
-        rate, cpu_ms, outputs = sorted(trials, key=lambda t: t[0])[len(trials) // 2]
-        dp, df = differences(outputs, reference[2]) if reference is not None else (float("nan"),) * 2
-        out.append({"variant": name, "rate": rate, "cpu_ms": cpu_ms, "max_diff": dp, "feature_diff": df})
-    return out
+def compare(outputs, reference) -> tuple[float, float, float]:
+    """Largest |delta p|, smallest heat-map correlation, share of films with the same argmax."""
+    p = np.concatenate([o.probabilities for o in outputs])
+    q = np.concatenate([o.probabilities for o in reference])
+    cams = np.concatenate([o.cams for o in outputs]).reshape(len(p) * p.shape[1], -1)
+    ref_cams = np.concatenate([o.cams for o in reference]).reshape(len(p) * p.shape[1], -1)
+    correlations = [
+        np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else float(np.allclose(a, b))
+        for a, b in zip(cams, ref_cams, strict=True)
+    ]
+    return float(np.abs(p - q).max()), float(np.min(correlations)), float(np.mean(p.argmax(1) == q.argmax(1)))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
-    parser.add_argument("--images", type=int, default=160)
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument(
-        "--variants",
-        default="keras-fp32,keras-fp32-xla,keras-bf16,keras-bf16-rewrites,keras-bf16-xla,tflite-fp32,tflite-dynint8",
-    )
-    parser.add_argument("--threads", action="store_true", help="also time keras-fp32/bf16 per thread setting")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
-        args.images, args.rounds = min(args.images, 48), min(args.rounds, 2)
-    bundle = resolve_bundle(args.model)
-    if args.child and os.environ.get("BENCH_GRAPPLER_BF16"):
-        import tensorflow as tf
+        args.images, args.rounds = min(args.images, 32), 2
 
-        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-    if args.child:
-        print(json.dumps(run_variants(bundle, args.variants.split(","), args.images, args.rounds, args.batch_size)))
-        return 0
+    from cxr_desktop.core.preprocessing import preprocess
+    from cxr_desktop.core.radiograph import load_radiograph
+    from cxr_desktop.engine import load_engine
+
+    bundle = resolve_bundle(args.model)
+    paths = real_images(args.images)
+    tensors = np.stack([preprocess(load_radiograph(p).pixels, bundle.preprocessing) for p in paths])
+    batches = [tensors[i : i + args.batch_size] for i in range(0, len(tensors), args.batch_size)]
+    names = variants(bundle)
+    engines, load_seconds = {}, {}
+    for name, backend, precision in names:
+        started = time.perf_counter()
+        engines[name] = load_engine(bundle, backend=backend, precision=precision)
+        load_seconds[name] = time.perf_counter() - started
+    timings: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in names}
+    outputs = {}
+    for _ in range(args.rounds):
+        for name, _, _ in names:
+            wall, cpu, outputs[name] = run_variant(engines[name], batches)
+            timings[name].append((wall, cpu))
 
     print(f"machine: {machine()}")
-    print(f"bundle: {bundle.title} ({bundle.folder})")
-    print(f"{args.images} real cxr3 images, batch {args.batch_size}, medians of {args.rounds} interleaved rounds\n")
-    rows = run_variants(bundle, args.variants.split(","), args.images, args.rounds, args.batch_size)
-    base = next((r["rate"] for r in rows if r["variant"] == "keras-fp32"), float("nan"))
-    print(
-        table(
-            [
-                (
-                    r["variant"],
-                    f"{r['rate']:.1f}",
-                    f"{r['rate'] / base:.2f}x",
-                    f"{r['cpu_ms']:.1f}",
-                    f"{r['max_diff']:.4f}",
-                    f"{r['feature_diff']:.4f}",
-                )
-                for r in rows
-            ],
-            ("variant", "img/s", "vs fp32", "CPU ms/img", "max |dp| vs fp32", "max rel |dfeature|"),
+    print(f"bundle: {bundle.title}; {len(paths)} real cxr3 films, batch {args.batch_size}, best of {args.rounds}\n")
+    reference = outputs["tensorflow-fp32"]
+    rows = []
+    for name, _, _ in names:
+        wall, cpu = min(timings[name])
+        dp, corr, same = compare(outputs[name], reference)
+        rows.append(
+            (
+                name,
+                engines[name].device_description,
+                f"{load_seconds[name]:.2f}",
+                f"{len(paths) / wall:.1f}",
+                f"{1000 * cpu / len(paths):.0f}",
+                f"{dp:.1e}",
+                f"{corr:.4f}",
+                f"{100 * same:.1f}%",
+            )
         )
-    )
-    if args.threads:
-        print("\nthread pools and oneDNN settings (child processes, one after another):")
-        lines = []
-        for setting, env in THREAD_SETTINGS.items():
-            child = [
-                sys.executable,
-                __file__,
-                "--child",
-                "--model",
-                str(bundle.folder),
-                "--images",
-                str(args.images),
-                "--rounds",
-                str(args.rounds),
-                "--variants",
-                "keras-fp32,keras-bf16",
-            ]
-            done = subprocess.run(child, env={**os.environ, **env}, capture_output=True, text=True, check=True)
-            for r in json.loads(done.stdout.strip().splitlines()[-1]):
-                lines.append((setting, r["variant"], f"{r['rate']:.1f}", f"{r['cpu_ms']:.1f}", f"{r['max_diff']:.4f}"))
-        print(table(lines, ("setting", "variant", "img/s", "CPU ms/img", "max |dp| vs fp32")))
-    if "densenet121-speed-standin" in bundle.name:
-        print("\nnote: random-weight stand-in: the |dp| column says nothing about the real model")
+    header = ("variant", "engine", "load s", "img/s", "CPU ms/img", "max|dp|", "min cam r", "same argmax")
+    print(table(rows, header))
     return 0
 
 

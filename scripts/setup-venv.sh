@@ -2,7 +2,7 @@
 # Creates .venv/ in the project root and installs the pinned dependencies from pyproject.toml
 # (exact versions; constraints.txt pins the transitive ones). Idempotent: a second run only checks.
 # CXR_GPU=1 installs the CUDA build of TensorFlow (Linux) instead of tensorflow-cpu.
-# Installs every extra (trainer, OpenVINO, PACS, Dask) and the dev tools: what the test suite needs.
+# Installs every extra (trainer, PACS, Dask) and the dev tools: what the test suite needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
@@ -14,7 +14,7 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing pinned dependencies into .venv/ (first run only)..." >&2
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   log=.venv/setup.log
-  if ! .venv/bin/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[$extra,openvino,pacs,distributed,dev]" >"$log" 2>&1; then
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -c constraints.txt -e ".[$extra,pacs,distributed,dev]" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "setup: pip install failed; full log in $log" >&2
     exit 1

@@ -83,6 +83,7 @@ def bundle_binary():
 
 @pytest.fixture(scope="session")
 def engine_3class(bundle_3class):
-    from cxr_desktop.engine.engine import Engine
+    """The bundled model on the engine the app picks here (the exported graph, no TensorFlow)."""
+    from cxr_desktop.engine import load_engine
 
-    return Engine(bundle_3class)
+    return load_engine(bundle_3class)

@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     lungs.add_argument("--out", type=Path, default=Path("runs/lungs/unet.keras"))
     lungs.add_argument("--epochs", type=int, default=40)
 
+    onnx = sub.add_parser("export-onnx", help="write a bundle's network as an ONNX graph (re-export, no retraining)")
+    onnx.add_argument("--model", required=True, help="bundle folder or bundled model name")
+    onnx.add_argument(
+        "--int8", action="store_true", help="also quantise to int8 (calibrated on training films) and gate it"
+    )
+    onnx.add_argument("--data", type=Path, default=None, help=data_help)
+
     compare = sub.add_parser("compare", help="compare two bundles on the same images")
     compare.add_argument("bundle_a")
     compare.add_argument("bundle_b")
@@ -173,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             return _retrain_top(args)
         if args.command == "lung-unet":
             return _lung_unet(args)
+        if args.command == "export-onnx":
+            return _export_onnx(args)
         if args.command == "probe":
             import json
 
@@ -192,6 +201,20 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, CxrError) as exc:
         print(f"cxr-train: error: {exc}", file=sys.stderr)
         return 2
+
+
+def _export_onnx(args) -> int:
+    from cxr_desktop.core.bundle import resolve_bundle_path
+    from trainer.onnx_export import export_onnx
+
+    folder = resolve_bundle_path(args.model)
+    bundle = export_onnx(folder)
+    print(f"{bundle.title}: {bundle.onnx.file if bundle.onnx else '?'} written")
+    if args.int8:
+        from trainer.quantise import quantise_bundle
+
+        print(quantise_bundle(folder, args.data or default_data_dir()).summary())
+    return 0
 
 
 def _fit_ood(args) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from trainer.onnx_export import export_onnx
 from cxr_desktop.core.bundle import ModelBundle, load_bundle, write_bundle, write_metadata
 from cxr_desktop.core.scoring import Gate, ScoringEngine
 from cxr_desktop.core.screening import screen
@@ -122,7 +123,8 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
         limitations=limitations,
         init_overlap=init_overlap,
     )
-    bundle = write_metadata(out, metadata)
+    write_metadata(out, metadata)
+    bundle = export_onnx(out)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
     predictions = Predictions(

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trainer.onnx_export import export_onnx
 from cxr_desktop.core.bundle import ModelBundle, write_metadata
 from trainer import data as datalib
 from trainer import population
@@ -152,7 +153,8 @@ def export_top(
         }
     )
     metadata["validated_populations"] = validated_populations(samples, classes)
-    bundle = write_metadata(out, metadata)
+    write_metadata(out, metadata)
+    bundle = export_onnx(out)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     config.save(out / "train_config.json")
     predictions = Predictions(

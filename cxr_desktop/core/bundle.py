@@ -72,6 +72,20 @@ class OodEntry:
 
 
 @dataclass(frozen=True)
+class OnnxEntry:
+    """The ``onnx`` entry: the network exported for the TensorFlow-free runtimes.
+
+    ``file`` is the float32 graph (inputs: images; outputs: ``logits``, ``features``, ``cams``);
+    ``int8_file`` a quantised copy, used by default only where ``int8_default`` says it passed the
+    accuracy gate recorded in the metadata.
+    """
+
+    file: str
+    int8_file: str | None
+    int8_default: bool
+
+
+@dataclass(frozen=True)
 class ModelBundle:
     """A validated bundle on disk; the Keras model itself is loaded by the engine.
 
@@ -92,6 +106,7 @@ class ModelBundle:
     logits_layer: str
     temperature: float
     ood: OodEntry | None
+    onnx: OnnxEntry | None
     metrics: Mapping[str, Any]
     files: Mapping[str, str]
     metadata: Mapping[str, Any] = field(repr=False)
@@ -240,6 +255,7 @@ def parse_bundle(metadata: Any, folder: Path) -> ModelBundle:
         logits_layer=_text(metadata, "logits_layer", folder),
         temperature=float(temperature or 1.0),
         ood=_ood_entry(metadata.get("ood"), folder),
+        onnx=_onnx_entry(metadata.get("onnx"), folder),
         metrics=MappingProxyType(metrics),
         files=MappingProxyType(_integrity(metadata, folder)["files"]),
         metadata=metadata,
@@ -301,6 +317,24 @@ def _ood_entry(value: Any, folder: Path) -> OodEntry | None:
     return OodEntry(str(file), str(sha256), float(threshold or 0.0), _number(layout))
 
 
+def _file_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and Path(value).name == value
+
+
+def _onnx_entry(value: Any, folder: Path) -> OnnxEntry | None:
+    if value is None:
+        return None
+    _require(isinstance(value, dict), folder, "onnx", "must be an object")
+    _require(_file_name(value.get("file")), folder, "onnx", "must name its graph file (no folders)")
+    int8 = value.get("int8")
+    _require(int8 is None or isinstance(int8, dict), folder, "onnx", "'int8' must be an object")
+    if int8 is None:
+        return OnnxEntry(str(value["file"]), None, False)
+    _require(_file_name(int8.get("file")), folder, "onnx", "'int8' must name its graph file (no folders)")
+    _require(isinstance(int8.get("default"), bool), folder, "onnx", "'int8' must say whether it is the default")
+    return OnnxEntry(str(value["file"]), str(int8["file"]), bool(int8["default"]))
+
+
 def _integrity(metadata: Mapping[str, Any], folder: Path) -> dict[str, dict[str, str]]:
     record = metadata[INTEGRITY]
     valid = (
@@ -352,10 +386,14 @@ def _check_files(bundle: ModelBundle, *, hash_files: bool) -> None:
 
 
 def used_files(metadata: Mapping[str, Any]) -> list[str]:
-    """The files the application reads from a bundle: the weights, and the OOD gate where there is one."""
-    entry = metadata.get("ood")
-    gate = [str(entry["file"])] if isinstance(entry, dict) and isinstance(entry.get("file"), str) else []
-    return [MODEL_FILE, *gate]
+    """The files the application reads from a bundle: the weights, the exported graphs and the OOD
+    gate, each where there is one."""
+    entries = [metadata.get("ood"), metadata.get("onnx")]
+    onnx = metadata.get("onnx")
+    if isinstance(onnx, dict):
+        entries.append(onnx.get("int8"))
+    named = [str(entry["file"]) for entry in entries if isinstance(entry, dict) and isinstance(entry.get("file"), str)]
+    return [MODEL_FILE, *named]
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
