@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         " a keyed hash of the file's path with a secret kept on this computer, so the CSV can be shared"
         " outside the workstation; the local audit trail maps each pseudonym to its file."
         " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
-        " omit: an empty path. Heat-map file names are not affected.",
+        " omit: an empty path. Heat-map file names and the log follow the same choice.",
     )
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
@@ -81,9 +81,11 @@ def run_screen(args: argparse.Namespace) -> int:
     from cxr_desktop.core.bundle import load_bundle
     from cxr_desktop.core.output_paths import check_output
     from cxr_desktop.core.screening import find_images, screen
-    from cxr_desktop.exports.heatmaps import write_heatmap
+    from cxr_desktop.core.app_log import set_identifiers
+    from cxr_desktop.exports.heatmaps import HeatmapFolder, check_writable
     from cxr_desktop.exports.results_csv import ResultsCsv
 
+    set_identifiers(args.identifiers)
     if not args.folder.is_dir():
         print(f"cxr-desktop: error: folder not found: {args.folder}", file=sys.stderr)
         return 2
@@ -94,6 +96,15 @@ def run_screen(args: argparse.Namespace) -> int:
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2
+    if args.heatmaps is not None:
+        try:
+            check_writable(args.heatmaps)
+        except OSError as exc:
+            print(
+                f"cxr-desktop: error: cannot write heat-maps into {args.heatmaps}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
     try:
         bundle = load_bundle(args.model)
         from cxr_desktop.engine import load_engine
@@ -111,34 +122,51 @@ def run_screen(args: argparse.Namespace) -> int:
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"cxr-desktop: error: cannot write the CSV {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    maps = (
+        HeatmapFolder(args.heatmaps, args.folder, identifiers=args.identifiers, key=results.key)
+        if args.heatmaps is not None
+        else None
+    )
     progress = ProgressBar(len(paths), not args.quiet)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    interrupted, heatmaps = False, 0
+    interrupted, failure = False, ""
     try:
         for row in screen(
             paths, engine, thresholds=bundle.thresholds, batch_size=args.batch_size, explain=args.heatmaps is not None
         ):
-            if args.heatmaps is not None and row.ok:
-                try:
-                    row.heatmap_path = write_heatmap(row, args.heatmaps, args.folder)
-                except OSError as exc:
-                    row.message = "; ".join(filter(None, (row.message, f"heat-map not written ({exc})")))
+            if maps is not None:
+                reported = maps.failure
+                maps.write(row)
+                if maps.failure and not reported:
+                    print(f"\ncxr-desktop: heat-maps stopped: {maps.failure}; scoring goes on", file=sys.stderr)
             written = results.add(row)
             audit.record_scored(
                 row, bundle, pseudonym=written if args.identifiers == "pseudonymise" else "", source="cli"
             )
-            heatmaps += row.heatmap_path is not None
             progress.step()
     except KeyboardInterrupt:
         interrupted = True
+    except OSError as exc:
+        failure = f"the CSV cannot be written ({exc.strerror or exc}); the batch stopped"
     finally:
-        results.flush()
+        try:
+            results.flush()
+        except OSError as exc:
+            failure = f"the CSV cannot be written ({exc.strerror or exc})"
         progress.close()
         audit.record_export(
             "csv", args.csv, rows=results.count, identifiers=args.identifiers, bundle=bundle, source="cli"
         )
         if args.heatmaps is not None:
-            audit.record_export("heatmaps", args.heatmaps, rows=heatmaps, bundle=bundle, source="cli")
+            audit.record_export(
+                "heatmaps", args.heatmaps, rows=maps.written if maps else 0, bundle=bundle, source="cli"
+            )
+    if failure:
+        print(f"cxr-desktop: error: {failure}: {args.csv}", file=sys.stderr)
+        return 1
     verb = "interrupted after" if interrupted else "done:"
     print(
         f"{verb} {results.count} files, {results.count - results.errors} scored, {results.errors} could not be"
@@ -196,14 +224,12 @@ def configure_logging() -> None:
     console.addFilter(lambda record: record.exc_info is None and record.name != "py.warnings")
     root.addHandler(console)
     logging.captureWarnings(True)
+    from cxr_desktop.core.app_log import file_handler
+
     try:
-        path = log_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, encoding="utf-8")
+        root.addHandler(file_handler(log_file()))
     except OSError:
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "screen":
             return run_screen(args)
         return run_gui(args)
+    except KeyboardInterrupt:
+        print("cxr-desktop: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches the user
         from cxr_desktop.core.appdirs import log_file
 

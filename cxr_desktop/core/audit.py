@@ -4,7 +4,9 @@ A radiologist (or an auditor) must be able to answer later: who scored which fil
 model, what did it say, what warnings were shown, and where did the results go. One JSON object per
 line in ``audit.jsonl`` in the per-user data folder (``$CXR_AUDIT_DIR`` overrides it). The file is
 rotated by size (``audit.jsonl.1`` ... ``.N``, oldest dropped); the file being written is never
-deleted.
+deleted. Size check, rotation and write happen under an exclusive lock on the audit folder itself
+(``flock`` where the platform has it), because the GUI and a ``screen`` run append at once: without it two
+processes rotated the same file and one record was lost.
 
 API for the CLI and the GUI (all three are safe to call from any thread):
 
@@ -23,9 +25,10 @@ import logging
 import math
 import os
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from cxr_desktop.core.bundle import ModelBundle, file_sha256
 from cxr_desktop.core.scoring import ScreeningRow
@@ -76,10 +79,14 @@ def append(
     """Append one entry (time and user added); returns False when it could not be written."""
     folder = folder or audit_dir()
     record = {"time": _now(), "user": _user(), **entry}
-    line = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode("utf-8")
+    # A file name that is not valid UTF-8 reaches Python as text with lone surrogates, which strict
+    # UTF-8 refuses (that stopped a batch). Written as JSON escapes (``\udcff``) the line stays
+    # valid UTF-8 and ``json.loads`` gives back the very text ``os.fsencode`` turns into the name.
+    text = json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+    line = text.encode("utf-8", "backslashreplace")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with _lock_for(folder):
+        with _lock_for(folder), _file_lock(folder):
             current = folder / LOG_NAME
             if current.exists() and current.stat().st_size + len(line) > max_bytes:
                 _rotate(folder, backups)
@@ -92,6 +99,26 @@ def append(
         log.warning("audit trail not written to %s: %s", folder, exc)
         return False
     return True
+
+
+@contextmanager
+def _file_lock(folder: Path) -> Iterator[None]:
+    """Lock the folder for every process on this computer (Windows: threads only).
+
+    The folder, not a file in it: rotation renames the files, and a lock on a renamed file
+    protects nothing.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _rotate(folder: Path, backups: int) -> None:

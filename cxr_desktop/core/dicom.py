@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
-from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, DicomInfo, Radiograph, to_unit_range
+from cxr_desktop.core.image import (
+    MAX_PIXELS,
+    MIN_SIDE,
+    DicomInfo,
+    Radiograph,
+    reduce,
+    reduction,
+    reduction_note,
+    to_unit_range,
+)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -57,7 +66,7 @@ def read_dicom(path: Path, data: bytes, digest: str) -> Radiograph:
         pixels=pixels,
         path=path,
         source_format="DICOM",
-        original_size=(int(pixels.shape[1]), int(pixels.shape[0])),
+        original_size=(_int(ds, "Columns", 0, path), _int(ds, "Rows", 0, path)),
         bit_depth=bits,
         sha256=digest,
         notes=tuple(notes),
@@ -218,6 +227,10 @@ def _pixels(ds: Dataset, path: Path, notes: list[str]) -> tuple[np.ndarray, int]
     stored = _decode(ds, path)
     if stored.shape != (rows, cols):
         raise ImageReadError(f"DICOM pixel data has shape {stored.shape}, the header says {rows} x {cols}", path)
+    factor = reduction(cols, rows)
+    if factor > 1:
+        stored = reduce(stored, factor)
+        notes.append(reduction_note(factor, cols, rows))
 
     from pydicom.pixels.processing import apply_modality_lut
 

@@ -74,6 +74,15 @@ def canonical_path(path: str | Path) -> str:
     return os.path.normcase(os.path.abspath(os.fspath(path)))
 
 
+def display_path(path: str | Path) -> str:
+    """The path as text that any UTF-8 writer accepts: bytes that are not UTF-8 shown as ``\\xff``.
+
+    Python keeps such bytes of a file name as lone surrogates; strict UTF-8 writers (CSV, Qt,
+    logging) then raise, which stopped a batch and aborted the GUI.
+    """
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
+
+
 def pseudonym(path: str | Path, key: bytes) -> str:
     digest = hmac.new(key, canonical_path(path).encode("utf-8", "surrogateescape"), hashlib.sha256)
     return PREFIX + digest.hexdigest()[:16]
@@ -82,7 +91,7 @@ def pseudonym(path: str | Path, key: bytes) -> str:
 def path_labeller(mode: str, key: bytes | None = None) -> Callable[[Path], str]:
     """What goes into an export's ``path`` column for each image, per identifier mode."""
     if mode == "keep":
-        return str
+        return display_path
     if mode == "omit":
         return lambda _path: ""
     if mode == "pseudonymise":

@@ -176,7 +176,7 @@ def read_bytes(path: Path) -> bytes:
     except OSError as exc:
         raise _os_error(exc, path) from None
     if stat.S_ISDIR(info.st_mode):
-        raise ImageReadError("is a folder, not an image file", path)
+        raise _folder_error(path)
     if not stat.S_ISREG(info.st_mode):
         raise ImageReadError("not a regular file (a device, pipe or socket)", path)
     if info.st_size > MAX_FILE_BYTES:
@@ -195,13 +195,30 @@ def read_bytes(path: Path) -> bytes:
     return data
 
 
+def _folder_error(path: Path) -> ImageReadError:
+    """Why a folder got a row: a link to it (not followed), or a walk that could not list it."""
+    if path.is_symlink():
+        return ImageReadError("link to a folder: not followed (open the folder itself to screen it)", path)
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        return ImageReadError(f"folder cannot be listed ({reason}): the files in it were not screened", path)
+    return ImageReadError("is a folder, not an image file", path)
+
+
 def _os_error(exc: OSError, path: Path) -> ImageReadError:
     if isinstance(exc, PermissionError):
         return ImageReadError("permission denied: the file cannot be read", path)
     if exc.errno == errno.ELOOP:
         return ImageReadError("symbolic link loop: the link never reaches a file", path)
     if exc.errno == errno.ENAMETOOLONG:
-        return ImageReadError("file name too long", path)
+        return ImageReadError(
+            f"path too long for the operating system ({len(os.fsencode(path))} bytes):"
+            " move or rename the folders above it to screen what is inside",
+            path,
+        )
     return ImageReadError(f"cannot be read ({exc.strerror or exc})", path)
 
 

@@ -21,7 +21,7 @@ import simplejpeg
 from PIL import BmpImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
-from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, to_unit_range
+from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, reduce, reduction, reduction_note, to_unit_range
 
 SUPPORTED = ("JPEG", "PNG", "TIFF", "BMP")
 
@@ -78,14 +78,19 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
         notes.append(f"first of {header.pages} pages read")
     if header.mode in ("P", "PA"):
         notes.append("palette colours expanded")
+    factor = reduction(header.width, header.height)
     image: np.ndarray | None
     if header.mode == "CMYK":
         image = _decode_cmyk(path, data, kind)
         notes.append("CMYK image converted to greyscale")
     else:
-        image = _decode(path, data, kind, header)
+        image = _decode(path, data, kind, header, factor)
     if image is None or image.size == 0:
         raise ImageReadError(f"damaged {kind} file: the image data cannot be decoded", path)
+    if factor > 1:
+        if kind != "JPEG" or header.mode == "CMYK":
+            image = reduce(image, factor)
+        notes.append(reduction_note(factor, header.width, header.height))
     if kind == "JPEG" and header.orientation in _ORIENTATIONS:
         what, turn = _ORIENTATIONS[header.orientation]
         image = np.ascontiguousarray(turn(image))
@@ -98,7 +103,7 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
         pixels=pixels,
         path=path,
         source_format=kind,
-        original_size=(int(image.shape[1]), int(image.shape[0])),
+        original_size=_original_size(header),
         bit_depth=bit_depth,
         sha256=digest,
         notes=tuple(notes),
@@ -106,19 +111,33 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
     )
 
 
-def _decode(path: Path, data: bytes, kind: str, header: _Header) -> np.ndarray | None:
+def _original_size(header: _Header) -> tuple[int, int]:
+    """Width and height as shown (EXIF orientations 5 to 8 turn the picture a quarter)."""
+    if header.orientation in (5, 6, 7, 8):
+        return header.height, header.width
+    return header.width, header.height
+
+
+def _decode(path: Path, data: bytes, kind: str, header: _Header, factor: int = 1) -> np.ndarray | None:
     """Pixels as OpenCV lays them out (grey, or BGR/BGRA channels); a damaged JPEG raises.
 
     libjpeg reports damaged compressed data ("Corrupt JPEG data: premature end of data segment",
     "N extraneous bytes before marker") only as warnings: OpenCV prints them and returns the garbled
     picture, and 64 random bytes in a real film gave silent scores, some of another class.
     simplejpeg decodes with the same libjpeg-turbo (identical pixels) and turns the warnings into
-    errors, so a damaged JPEG becomes an error row.
+    errors, so a damaged JPEG becomes an error row. A JPEG larger than ``MAX_DECODE_SIDE`` is
+    decoded at 1/``factor`` scale by libjpeg itself, so the full picture is never held.
     """
     if kind != "JPEG":
         return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     try:
-        image: np.ndarray = simplejpeg.decode_jpeg(data, colorspace="GRAY" if header.mode == "L" else "BGR")
+        image: np.ndarray = simplejpeg.decode_jpeg(
+            data,
+            colorspace="GRAY" if header.mode == "L" else "BGR",
+            min_height=-(-header.height // factor),
+            min_width=-(-header.width // factor),
+            min_factor=factor,
+        )
     except ValueError as exc:
         raise ImageReadError(f"damaged JPEG file ({exc}): the picture is not what was saved", path) from None
     return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image

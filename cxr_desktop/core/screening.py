@@ -31,19 +31,46 @@ from cxr_desktop.core.scoring import (
 
 log = logging.getLogger(__name__)
 
+#: Decoded pixels the loop may hold at once (display pixels are float32: 4 bytes each, so about
+#: 160 MB), whether as prefetched films or as the batch being gathered; a batch is cut short
+#: rather than exceed it, and a single larger film still goes through on its own.
+PIXELS_IN_FLIGHT = 40_000_000
+
 
 def find_images(folder: str | Path) -> list[Path]:
-    """Every regular file under ``folder``, recursively, in a stable (sorted) order.
+    """Every entry under ``folder`` to give a row, recursively, in a stable (sorted) order.
 
-    Nothing is skipped silently: files that are not images become error rows with a reason.
-    Symbolic links to folders are not followed (no loops); links to files are listed.
+    Nothing is skipped silently: files that are not images become error rows with a reason, and so
+    does a sub-folder that cannot be listed (no permission, a path longer than the system allows):
+    it is returned itself, and the loader names why its files were not read. The walk keeps its
+    own stack (``os.walk`` recursed, and a 1,100-deep tree raised ``RecursionError``). Links to
+    folders are listed, not followed (no loops); links to files are listed.
     """
-    found = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            found.append(Path(root) / name)
+    found: list[Path] = []
+    stack = [Path(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            found.append(current)
+            continue
+        subfolders = []
+        for entry in entries:
+            if _is_real_folder(entry):
+                subfolders.append(Path(entry.path))
+            else:
+                found.append(Path(entry.path))
+        stack.extend(reversed(subfolders))
     return found
+
+
+def _is_real_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _load(path: Path, spec: PreprocessingSpec) -> Prepared:
@@ -60,40 +87,48 @@ def screen(
     should_stop: Callable[[], bool] = lambda: False,
     workers: int = 2,
     ood_gate: OodGate | Gate | None = None,
+    pixels_in_flight: int = PIXELS_IN_FLIGHT,
 ) -> Iterator[ScreeningRow]:
     """Yield one row per path, in input order, batching inference and prefetching decodes.
 
     ``should_stop`` is polled between batches: cancelling loses at most the batch in flight, and
     every row already yielded stays valid. ``ood_gate`` defaults to the gate stored in the engine's
     bundle (none for bundles without one); flagged rows keep their scores and get a warning.
-    ``explain`` adds every class's heat-map to each row (``row.cams``).
+    ``explain`` adds every class's heat-map to each row (``row.cams``). Memory is bounded by
+    ``pixels_in_flight`` (decoded pixels held ahead of and inside the batch, at least one film),
+    not by the number of files: 32 DR-sized films prefetched once took 3 to 5 GB.
     """
     paths = list(paths)
     gate = _gate(ood_gate, engine)
     lookahead = max(2 * batch_size, workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode") as pool:
-        pending: deque[tuple[Path, Future[Prepared]]] = deque()
-        queue = iter(paths)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cxr-decode")
+    pending: deque[tuple[Path, Future[Prepared]]] = deque()
+    queue = iter(paths)
+    ready: list[Prepared] = []
 
-        def fill() -> None:
-            while len(pending) < lookahead:
-                path = next(queue, None)
-                if path is None:
-                    return
-                pending.append((path, pool.submit(_load, path, engine.spec)))
+    def fill() -> None:
+        """Submit decodes while the queue is short and the decoded pixels held are under budget."""
+        while len(pending) < lookahead and (not pending or _held_pixels(pending, ready) < pixels_in_flight):
+            path = next(queue, None)
+            if path is None:
+                return
+            pending.append((path, pool.submit(_load, path, engine.spec)))
 
+    try:
         fill()
         while pending:
             if should_stop():
-                for _, future in pending:
-                    future.cancel()
                 return
-            ready: list[Prepared] = []
+            ready = []
             order: list[ScreeningRow | int] = []
-            while pending and len(ready) < batch_size:
+            while pending and len(ready) < batch_size and (not ready or _pixels(ready) < pixels_in_flight):
                 path, future = pending.popleft()
                 try:
                     prepared = future.result()
+                except (KeyboardInterrupt, SystemExit):
+                    # A signal while waiting on a decode is the user stopping the batch, not a
+                    # failure of this file (it once became an error row and the batch went on).
+                    raise
                 except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
                     order.append(error_row(path, exc))
                 else:
@@ -106,8 +141,23 @@ def screen(
                     scored = score_prepared(ready, engine, gate, thresholds=thresholds, explain=explain)
                 except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
                     scored = [error_row(item.radiograph.path, exc) for item in ready]
+            ready = []
             for item in order:
                 yield scored[item] if isinstance(item, int) else item
+    finally:
+        # Stopping (cancel, a signal, a consumer that closes the generator) must not wait for the
+        # decodes queued ahead; only those already running finish, in the background.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pixels(items: Iterable[Prepared]) -> int:
+    return sum(int(item.radiograph.pixels.size) for item in items)
+
+
+def _held_pixels(pending: Iterable[tuple[Path, Future[Prepared]]], ready: list[Prepared]) -> int:
+    """Pixels decoded and not yet scored: the batch being gathered plus finished prefetches."""
+    done = [future.result() for _, future in pending if future.done() and future.exception() is None]
+    return _pixels(ready) + _pixels(done)
 
 
 def _gate(ood_gate: OodGate | Gate | None, engine: ScoringEngine) -> Gate:

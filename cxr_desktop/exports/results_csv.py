@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from cxr_desktop.core.atomic import write_bytes_atomic
-from cxr_desktop.core.privacy import installation_key, path_labeller
+from cxr_desktop.core.privacy import display_path, installation_key, path_labeller
 from cxr_desktop.core.scoring import ScreeningRow
 
 
@@ -24,7 +24,7 @@ def csv_columns(classes: list[str]) -> list[str]:
 
 def csv_record(row: ScreeningRow, classes: list[str], *, path_text: str | None = None) -> dict[str, str]:
     record = {
-        "path": str(row.path) if path_text is None else path_text,
+        "path": display_path(row.path) if path_text is None else path_text,
         "status": row.status,
         "prediction": row.prediction,
         "risk": "" if math.isnan(row.risk) else f"{row.risk:.4f}",
@@ -52,7 +52,7 @@ def render_csv(
     writer.writeheader()
     for row in rows:
         writer.writerow(csv_record(row, classes, path_text=label(row.path)))
-    return buffer.getvalue().encode("utf-8")
+    return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
 class ResultsCsv:
@@ -96,5 +96,5 @@ class ResultsCsv:
         return path_text
 
     def flush(self) -> None:
-        write_bytes_atomic(self.target, "".join(self._lines).encode("utf-8"))
+        write_bytes_atomic(self.target, "".join(self._lines).encode("utf-8", "backslashreplace"))
         self._last_flush = time.monotonic()

@@ -1,0 +1,180 @@
+"""Seeded mutants of real films: does any damaged file get a silent wrong answer?
+
+Real cxr3 radiographs are written as JPEG (the file itself), 8-bit PNG and 16-bit DICOM (12 bits
+stored), then damaged the ways a bad copy or a failing disk damages files: a few random bytes
+changed at random offsets, a 64-byte run overwritten, or the file cut short. Every mutant goes
+through the real screening loop with the real bundled model and ends in one of four outcomes:
+
+- ``error``: an error row (the loader or the decoder refused it);
+- ``warned``: scored, with a warning the intact film did not get;
+- ``same``: scored, every probability within ``TOLERANCE`` of the intact film's;
+- ``SILENT WRONG``: scored, no new warning, and some probability off by more than ``TOLERANCE``.
+
+The target is zero silent wrong answers. ``tests/faults/test_mutant_corpus.py`` runs a small seeded
+corpus of the same kind on every test run.
+
+    .venv/bin/python bench/mutant_corpus.py [--mutants 600] [--films 20] [--seed 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+TOLERANCE = 0.02
+FORMATS = ("JPEG", "PNG", "DICOM")
+OUTCOMES = ("error", "warned", "same", "SILENT WRONG")
+SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    film: str
+    kind: str
+    damage: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    mutant: Mutant
+    outcome: str
+    detail: str
+
+
+def film_files(cxr3: Path, films: int, seed: int) -> list[bytes]:
+    """``films`` real JPEGs of cxr3, chosen by seed from every class folder."""
+    sources = sorted(cxr3.glob("*/*.jpg"))
+    return [path.read_bytes() for path in random.Random(seed).sample(sources, films)]
+
+
+def encodings(jpeg: bytes) -> dict[str, bytes]:
+    """The same film as its own JPEG, an 8-bit PNG and a 16-bit (12 bits stored) DICOM."""
+    import cv2
+
+    from tests.core.dicom_factory import make_dataset, to_bytes
+
+    grey = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    png = cv2.imencode(".png", grey)[1].tobytes()
+    dicom = to_bytes(make_dataset(grey.astype(np.uint16) * 16, bits_stored=12))
+    return {"JPEG": jpeg, "PNG": png, "DICOM": dicom}
+
+
+def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """One damaged copy: random bytes, an overwritten run, or a truncation."""
+    damaged = bytearray(data)
+    kind = rng.choice(("bytes", "run", "truncate"))
+    if kind == "bytes":
+        count = rng.randint(1, 8)
+        for _ in range(count):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        return f"{count} random bytes", bytes(damaged)
+    if kind == "run":
+        offset = rng.randrange(len(damaged) - 64)
+        damaged[offset : offset + 64] = bytes(rng.randrange(256) for _ in range(64))
+        return f"64 bytes at {offset}", bytes(damaged)
+    cut = rng.randrange(len(damaged) // 10, len(damaged) - 1)
+    return f"cut at {cut} of {len(damaged)}", bytes(damaged[:cut])
+
+
+def make_mutants(films: list[bytes], count: int, seed: int) -> tuple[dict[str, bytes], list[Mutant]]:
+    """The intact files (by name) and ``count`` mutants spread evenly over films and formats."""
+    rng = random.Random(seed)
+    intact: dict[str, bytes] = {}
+    for index, film in enumerate(films):
+        for kind, data in encodings(film).items():
+            intact[f"{index:03d}{SUFFIXES[kind]}"] = data
+    names = sorted(intact)
+    mutants = []
+    for number in range(count):
+        name = names[number % len(names)]
+        damage, data = mutate(intact[name], rng)
+        kind = next(k for k, suffix in SUFFIXES.items() if name.endswith(suffix))
+        mutants.append(Mutant(name, kind, damage, data))
+    return intact, mutants
+
+
+def classify(intact: dict[str, bytes], mutants: list[Mutant], engine, thresholds, folder: Path) -> list[Outcome]:
+    """Screen the intact films and the mutants with the real loop; one ``Outcome`` per mutant."""
+    from cxr_desktop.core.screening import screen
+
+    for name, data in intact.items():
+        (folder / name).write_bytes(data)
+    paths = [folder / name for name in intact]
+    for index, mutant in enumerate(mutants):
+        path = folder / f"m{index:04d}-{mutant.film}"
+        path.write_bytes(mutant.data)
+        paths.append(path)
+    rows = {row.path.name: row for row in screen(paths, engine, thresholds=thresholds, batch_size=16)}
+    outcomes = []
+    for index, mutant in enumerate(mutants):
+        row, reference = rows[f"m{index:04d}-{mutant.film}"], rows[mutant.film]
+        assert reference.ok, f"intact film {mutant.film} not scored: {reference.message}"
+        if not row.ok:
+            outcomes.append(Outcome(mutant, "error", row.message))
+            continue
+        new_warnings = set(row.warnings) - set(reference.warnings)
+        if new_warnings:
+            outcomes.append(Outcome(mutant, "warned", "; ".join(sorted(new_warnings))))
+            continue
+        gap = max(abs(row.probabilities[c] - reference.probabilities[c]) for c in reference.probabilities)
+        outcome = "same" if gap <= TOLERANCE else "SILENT WRONG"
+        outcomes.append(Outcome(mutant, outcome, f"largest probability change {gap:.3f}"))
+    return outcomes
+
+
+def run(films: int, count: int, seed: int) -> list[Outcome]:
+    from cxr_desktop.core.bundle import DEFAULT_MODEL, load_bundle
+    from cxr_desktop.engine import load_engine
+    from trainer.data import default_data_dir
+
+    bundle = load_bundle(DEFAULT_MODEL)
+    engine = load_engine(bundle)
+    intact, mutants = make_mutants(film_files(default_data_dir(), films, seed), count, seed)
+    with tempfile.TemporaryDirectory(prefix="cxr-mutants-") as folder:
+        return classify(intact, mutants, engine, bundle.thresholds, Path(folder))
+
+
+def report(outcomes: list[Outcome]) -> str:
+    counts = Counter((o.mutant.kind, o.outcome) for o in outcomes)
+    lines = [f"{'format':8s}" + "".join(f"{name:>14s}" for name in OUTCOMES) + f"{'total':>8s}"]
+    for kind in FORMATS:
+        cells = [counts[kind, name] for name in OUTCOMES]
+        lines.append(f"{kind:8s}" + "".join(f"{n:14d}" for n in cells) + f"{sum(cells):8d}")
+    totals = [sum(counts[k, name] for k in FORMATS) for name in OUTCOMES]
+    lines.append(f"{'all':8s}" + "".join(f"{n:14d}" for n in totals) + f"{sum(totals):8d}")
+    for outcome in outcomes:
+        if outcome.outcome == "SILENT WRONG":
+            lines.append(f"SILENT WRONG: {outcome.mutant.film} ({outcome.mutant.damage}): {outcome.detail}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mutants", type=int, default=600)
+    parser.add_argument("--films", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=15)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    outcomes = run(args.films, args.mutants, args.seed)
+    print(report(outcomes))
+    print(
+        f"{len(outcomes)} mutants of {args.films} real films, seed {args.seed}, {time.perf_counter() - started:.0f} s"
+    )
+    return 1 if any(o.outcome == "SILENT WRONG" for o in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
