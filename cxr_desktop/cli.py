@@ -15,6 +15,7 @@ from cxr_desktop.core.bundle import DEFAULT_MODEL
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.resources import samples_dir
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
+from cxr_desktop.pacs.listen_command import add_listen_parser, run_listen
 
 SAMPLES_DIR = samples_dir()
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
         " omit: an empty path. Heat-map file names and the log follow the same choice.",
     )
+    add_listen_parser(sub)
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
     gui.add_argument("--model", default=None)
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv or argv[0] not in {"screen", "gui", "-h", "--help", "--version", "--self-test"}:
+    if not argv or argv[0] not in {"screen", "listen", "gui", "-h", "--help", "--version", "--self-test"}:
         argv = ["gui", *argv]
     args = parser.parse_args(argv)
     try:
@@ -246,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_selftest()
         if args.command == "screen":
             return run_screen(args)
+        if args.command == "listen":
+            return run_listen(args)
         return run_gui(args)
     except KeyboardInterrupt:
         print("cxr-desktop: interrupted", file=sys.stderr)
