@@ -1,7 +1,7 @@
 """GUI responsiveness: event-loop stalls during a 300-image batch, and open -> result on screen.
 
 Figures printed (targets from issue 6):
-- window visible after start (<= 1.5 s) and model ready (<= 6 s);
+- window visible after start (<= 1.5 s) and model ready (<= 2 s after the window shows, issue 14);
 - single image, warm: open -> probabilities and heat map painted (<= 100 ms), median and worst;
 - longest GUI event-loop stall while a 300-image folder is screened (<= 30 ms): a 5 ms QTimer
   records the gaps between its ticks; a stall is a gap minus the 5 ms period;
@@ -167,14 +167,14 @@ def main() -> int:
     import numpy as np
 
     from cxr_desktop.core.radiograph import load_radiograph
-    from cxr_desktop.ui.qimage import Window
+    from cxr_desktop.core.windowing import Window
 
     big = cv2.resize(load_radiograph(samples[0]).pixels, (3000, 3000), interpolation=cv2.INTER_CUBIC)
     window.viewer.set_image(big, 16)
     wl_times = []
     for step in range(20):
         t0 = time.perf_counter()
-        window.viewer.window = Window(center=0.4 + step * 0.01, width=0.6)
+        window.viewer.window = Window(center=(0.4 + step * 0.01) * 65535, width=0.6 * 65535)
         window.viewer._render()
         wl_times.append((time.perf_counter() - t0) * 1000.0)
 
@@ -199,7 +199,8 @@ def main() -> int:
         table(
             [
                 ("cold start: new process -> window visible", f"{visible_s * 1000:.0f} ms", "<= 1500 ms"),
-                ("cold start: new process -> model ready", f"{ready_s:.2f} s", "<= 6 s"),
+                ("cold start: new process -> model ready", f"{ready_s:.2f} s", ""),
+                ("cold start: window visible -> model ready", f"{ready_s - visible_s:.2f} s", "<= 2 s"),
                 ("open -> probabilities + heat map (warm, median)", f"{statistics.median(warm):.0f} ms", "<= 100 ms"),
                 ("open -> probabilities + heat map (warm, worst)", f"{max(warm):.0f} ms", ""),
                 ("  of which preprocess + inference + Grad-CAM (median)", f"{statistics.median(compute):.0f} ms", ""),

@@ -68,16 +68,20 @@ def finding_detail(
     """The line under the headline, on screen and in the report: the headline's probability, then
     each flag with its probability and threshold ("COVID-19 flagged: 6.9% >= threshold 5.0%")."""
 
-    def percent(value: float) -> str:
-        return f"{value * 100:.1f}%"
+    parts = [f"most probable, {probabilities[classes.index(prediction)] * 100:.1f}%"]
+    parts += flag_texts(classes, probabilities, flagged_classes, thresholds) or [NO_FLAG]
+    return " · ".join(parts)
 
-    def probability(name: str) -> float:
-        return float(probabilities[classes.index(name)])
 
-    parts = [f"most probable, {percent(probability(prediction))}"]
-    flags = [
-        f"{display_name(name)} flagged: {percent(probability(name))} >= threshold {percent(thresholds[name])}"
+NO_FLAG = "no class above its screening threshold"
+
+
+def flag_texts(
+    classes: Sequence[str], probabilities: np.ndarray, flagged_classes: Sequence[str], thresholds: Mapping[str, float]
+) -> list[str]:
+    """One "COVID-19 flagged: 6.9% >= threshold 5.0%" per flagged class."""
+    return [
+        f"{display_name(name)} flagged: {float(probabilities[classes.index(name)]) * 100:.1f}%"
+        f" >= threshold {thresholds[name] * 100:.1f}%"
         for name in flagged_classes
     ]
-    parts += flags or ["no class above its screening threshold"]
-    return " · ".join(parts)

@@ -21,11 +21,13 @@ from PyQt5.QtWidgets import (
 )
 
 from cxr_desktop.ui import style
-from cxr_desktop.core.decision import display_name
+from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name
+from cxr_desktop.core.triage import GROUP_LABELS, READ_ERROR, READABLE, UNUSUAL, triage_group
 from cxr_desktop.ui.results_model import PATH_ROLE, ResultsFilter, ResultsTableModel
 from cxr_desktop.ui.worker import BatchRow
 
 THUMBNAIL_ROW_HEIGHT = 52
+NO_IMAGES = "No images found"
 
 
 class BatchPanel(QWidget):
@@ -55,12 +57,24 @@ class BatchPanel(QWidget):
         self.title.setObjectName("findingCaption")
         self.title.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         top.addWidget(self.title, 1)
-        top.addWidget(QLabel("Prediction"))
+        top.addWidget(QLabel("Class"))
         self.prediction_filter = QComboBox()
+        self.prediction_filter.setToolTip("Show only films whose most probable class is this one")
         top.addWidget(self.prediction_filter)
-        top.addWidget(QLabel("Status"))
+        top.addWidget(QLabel("Flag"))
+        self.flag_filter = QComboBox()
+        self.flag_filter.setToolTip("Show only films flagged (at or above the screening threshold) for a class")
+        top.addWidget(self.flag_filter)
+        top.addWidget(QLabel("Group"))
         self.status_filter = QComboBox()
-        for text, key in (("All", ""), ("Scored", "ok"), ("With warnings", "warning"), ("Not scored", "error")):
+        self.status_filter.setToolTip("Readable films, films flagged as unusual (OOD), read errors")
+        for text, key in (
+            ("All", ""),
+            ("Readable", "readable"),
+            ("Unusual (OOD)", "unusual"),
+            ("Read errors", "error"),
+            ("With warnings", "warning"),
+        ):
             self.status_filter.addItem(text, key)
         top.addWidget(self.status_filter)
         self.identifiers = QComboBox()
@@ -72,6 +86,7 @@ class BatchPanel(QWidget):
         )
         top.addWidget(self.identifiers)
         self.export_csv = QPushButton(style.icon("export-csv"), "Export CSV…")
+        self.export_csv.setToolTip("Exports the rows the table shows, filtered and in its order (Ctrl+E)")
         self.export_pdf = QPushButton(style.icon("report"), "Summary PDF…")
         top.addWidget(self.export_csv)
         top.addWidget(self.export_pdf)
@@ -105,6 +120,7 @@ class BatchPanel(QWidget):
         layout.addWidget(self.table, 1)
 
         self.prediction_filter.currentIndexChanged.connect(self._on_filter_changed)
+        self.flag_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.status_filter.currentIndexChanged.connect(self._on_filter_changed)
         self.identifiers.currentIndexChanged.connect(self._on_identifiers_changed)
         self.cancel.clicked.connect(self.cancel_requested)
@@ -121,6 +137,7 @@ class BatchPanel(QWidget):
         self.title.setToolTip(str(folder))
         self.total, self.started, self.running = 0, time.perf_counter(), True
         self.progress.setRange(0, 0)
+        self.progress.setFormat("%v / %m")
         self.progress.setValue(0)
         self.rate.setText("Listing files…")
         self.cancel.setEnabled(True)
@@ -135,7 +152,16 @@ class BatchPanel(QWidget):
         for name in classes:
             self.prediction_filter.addItem(display_name(name), name)
         self.prediction_filter.blockSignals(False)
+        self.flag_filter.blockSignals(True)
+        self.flag_filter.clear()
+        for text, key in (("All", ""), ("Any flag", "*"), ("No flag", "-")):
+            self.flag_filter.addItem(text, key)
+        for name in classes:
+            if name != NEGATIVE_CLASS:
+                self.flag_filter.addItem(f"{display_name(name)} flagged", name)
+        self.flag_filter.blockSignals(False)
         self.proxy.set_filters("", self.status_filter.currentData() or "")
+        self._show_counts()
         self._size_columns()
         self.table.sortByColumn(self.model.risk_column, Qt.DescendingOrder)
 
@@ -152,7 +178,7 @@ class BatchPanel(QWidget):
             )
         header.resizeSection(0, THUMBNAIL_ROW_HEIGHT + 12)
         header.resizeSection(1, max(260, metrics.horizontalAdvance("x" * 34)))
-        header.resizeSection(2, metrics.horizontalAdvance("not scored") + 30)
+        header.resizeSection(2, metrics.horizontalAdvance(GROUP_LABELS[UNUSUAL]) + 24)
         header.resizeSection(3, metrics.horizontalAdvance("Pneumonia") + 40)
 
     def set_total(self, total: int) -> None:
@@ -163,6 +189,7 @@ class BatchPanel(QWidget):
 
     def add_rows(self, rows: list[BatchRow]) -> None:
         self.model.append(rows)
+        self._show_counts()
         done = len(self.model.items)
         self.progress.setValue(done)
         elapsed = max(time.perf_counter() - self.started, 1e-6)
@@ -175,10 +202,25 @@ class BatchPanel(QWidget):
         done = len(self.model.items)
         errors = sum(1 for row in self.model.rows if not row.ok)
         verb = "Cancelled after" if cancelled else "Done:"
-        self.rate.setText(f"{verb} {done} of {self.total} files in {seconds:.1f} s · {errors} not scored")
+        if self.total == 0 and not cancelled:
+            self.rate.setText(NO_IMAGES)
+            self.progress.setRange(0, 1)
+            self.progress.setFormat(NO_IMAGES)
+        else:
+            self.rate.setText(f"{verb} {done} of {self.total} files in {seconds:.1f} s · {errors} not scored")
         if not cancelled:
             self.progress.setValue(self.progress.maximum())
         self._set_exports_enabled()
+
+    def _show_counts(self) -> None:
+        """Label the triage groups with their sizes (shown in the Group filter)."""
+        counts = {group: 0 for group in GROUP_LABELS}
+        for row in self.model.rows:
+            counts[triage_group(row)] += 1
+        for index, group in ((1, READABLE), (2, UNUSUAL), (3, READ_ERROR)):
+            base = self.status_filter.itemText(index).split(" (")[0]
+            suffix = " (OOD)" if group == UNUSUAL else ""
+            self.status_filter.setItemText(index, f"{base}{suffix} ({counts[group]})")
 
     def _set_exports_enabled(self) -> None:
         has_rows = bool(self.model.items)
@@ -216,4 +258,8 @@ class BatchPanel(QWidget):
         self.identifiers_changed.emit(self.identifiers_mode)
 
     def _on_filter_changed(self) -> None:
-        self.proxy.set_filters(self.prediction_filter.currentData() or "", self.status_filter.currentData() or "")
+        self.proxy.set_filters(
+            self.prediction_filter.currentData() or "",
+            self.status_filter.currentData() or "",
+            self.flag_filter.currentData() or "",
+        )

@@ -10,6 +10,15 @@ from cxr_desktop.core.overlay import COLORMAPS, COLOUR_BLIND_SAFE, colour_bar
 from cxr_desktop.ui.qimage import rgb_to_qimage
 from cxr_desktop.core.decision import display_name
 
+#: From this share of the heat map outside the lung fields on, the statement is a warning.
+OUTSIDE_WARNING = 0.35
+
+
+LEGEND = (
+    "Colour marks where the model found the most evidence for the class it explains, from low (left)"
+    " to high (right), relative to this film: not a probability and not the outline of a lesion."
+)
+
 
 def colormap_label(name: str) -> str:
     return f"{name.capitalize()} (colour-blind safe)" if name in COLOUR_BLIND_SAFE else name.capitalize()
@@ -69,10 +78,27 @@ class HeatmapControls(QWidget):
         self.bar = ColourBar()
         self.bar.set_colormap(colormap)
         layout.addWidget(self.bar)
+        self.legend = QLabel(LEGEND)
+        self.legend.setObjectName("muted")
+        self.legend.setWordWrap(True)
+        layout.addWidget(self.legend)
+        self.lungs = QCheckBox("Tone down colour outside the lung fields")
+        self.lungs.setChecked(True)
+        self.lungs.setToolTip(
+            "Colour outside where lungs usually lie (a mean of 517 hand-drawn lung masks) is shown at a"
+            " quarter of its strength, so labels, markers and borders do not carry it. The share of the"
+            " map that lay outside is stated below either way."
+        )
+        layout.addWidget(self.lungs)
+        self.outside = QLabel("")
+        self.outside.setWordWrap(True)
+        self.outside.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout.addWidget(self.outside)
         self.visible.toggled.connect(self._on_control_changed)
         self.target.currentIndexChanged.connect(self._on_control_changed)
         self.colormap.currentIndexChanged.connect(self._on_colormap_changed)
         self.opacity.valueChanged.connect(self._on_control_changed)
+        self.lungs.toggled.connect(self._on_control_changed)
 
     def set_classes(self, classes: list[str], selected: str) -> None:
         """Refill the class choice without emitting ``changed`` for each item."""
@@ -90,6 +116,23 @@ class HeatmapControls(QWidget):
     @property
     def selected_colormap(self) -> str:
         return str(self.colormap.currentData())
+
+    @property
+    def tone_down_outside(self) -> bool:
+        return self.lungs.isChecked()
+
+    def set_outside_share(self, share: float | None, explained: str) -> None:
+        """Say how much of the map lay outside the lung fields (None: no prior, or nothing scored)."""
+        if share is None:
+            self.outside.setText("")
+            return
+        self.outside.setObjectName("warningText" if share >= OUTSIDE_WARNING else "muted")
+        self.outside.style().unpolish(self.outside)
+        self.outside.style().polish(self.outside)
+        text = f"{share * 100:.0f}% of the {explained} heat map lies outside the lung fields"
+        if share >= OUTSIDE_WARNING:
+            text += ": the model looked a lot at what is not lung (labels, markers, borders?)"
+        self.outside.setText(text + ".")
 
     @property
     def opacity_value(self) -> float:

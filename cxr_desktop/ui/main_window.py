@@ -12,11 +12,13 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from PyQt5.QtCore import QSize, Qt, pyqtSignal
+from PyQt5.QtCore import QEvent, QObject, QSize, Qt, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PyQt5.QtWidgets import (
     QAction,
     QApplication,
+    QComboBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFrame,
     QHBoxLayout,
@@ -31,11 +33,16 @@ from PyQt5.QtWidgets import (
 
 from cxr_desktop.core import audit
 from cxr_desktop.core.atomic import write_png_atomic
+from cxr_desktop.core.batch_journal import read_unfinished
 from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.film_details import FilmDetails, corner_lines
+from cxr_desktop.core.geometry import NO_SPACING
+from cxr_desktop.core.lung_prior import down_weight, load_prior, outside_share
 from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.output_paths import check_output
-from cxr_desktop.core.radiograph import IMAGE_SUFFIXES
+from cxr_desktop.core.privacy import path_labeller
+from cxr_desktop.core.windowing import Window, presets
 from cxr_desktop.exports.report_pdf import ImageReport, write_image_report
 from cxr_desktop.ui import style
 from cxr_desktop.ui.batch_controller import BatchController
@@ -43,16 +50,18 @@ from cxr_desktop.ui.batch_panel import BatchPanel
 from cxr_desktop.ui.dialogs import about_dialog, help_dialog
 from cxr_desktop.ui.heatmap_controls import HeatmapControls
 from cxr_desktop.ui.model_menu import ModelMenu
-from cxr_desktop.ui.qimage import Window, heatmap_rgba, rgba_to_qimage
+from cxr_desktop.ui.compare_view import CompareDialog, read_film
+from cxr_desktop.ui.open_dialog import open_image_dialog
+from cxr_desktop.ui.qimage import heatmap_rgba, rgba_to_qimage
+from cxr_desktop.ui.tag_browser import TagBrowser
 from cxr_desktop.core.decision import display_name
 from cxr_desktop.ui.result_panel import DISCLAIMER, ResultPanel
 from cxr_desktop.ui.settings import AppSettings
-from cxr_desktop.ui.viewer import RadiographView
+from cxr_desktop.ui.viewer import PLACEHOLDER, RadiographView, format_value
 from cxr_desktop.ui.worker import ImageScore, ModelInfo, WorkerHost
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER = f"Images ({' '.join('*' + suffix for suffix in IMAGE_SUFFIXES)});;All files (*)"
 #: The heat map is smooth (it comes from a 7 x 7 feature map), so it is rendered at most this large
 #: and scaled by the view; this keeps class/colormap changes instant on 3000 x 3000 images.
 OVERLAY_MAX_SIDE = 1024
@@ -109,7 +118,9 @@ class MainWindow(QMainWindow):
         self.model_info: ModelInfo | None = None
         self.model_name = model or self.settings.model
         self.radiograph: Radiograph | None = None
+        self.details: FilmDetails | None = None
         self.score: ImageScore | None = None
+        self.compare: CompareDialog | None = None
         self.model_error = ""
         self._overlay_source: tuple[ImageScore, str, str] | None = None
         self.refusal = ""
@@ -161,11 +172,19 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.status_model = QLabel("Loading model…")
         self.status_view = QLabel("")
+        self.status_cursor = QLabel("")
+        self.status_cursor.setToolTip("Position and value under the pointer, in the film's own units")
         bar.addWidget(self.status_view, 1)
+        bar.addPermanentWidget(self.status_cursor)
         bar.addPermanentWidget(self.status_model)
 
         self.viewer.window_changed.connect(self._on_viewer_window_changed)
         self.viewer.zoom_changed.connect(self._on_viewer_zoom_changed)
+        self.viewer.cursor_moved.connect(self.status_cursor.setText)
+        self.viewer.measured.connect(self._on_viewer_measured)
+        for target in (self.viewer.viewport(), self.batch.table.viewport(), side.viewport(), self.banner):
+            target.setAcceptDrops(True)
+            target.installEventFilter(self)
         self.heatmap.changed.connect(self._on_heatmap_changed)
         self.batch.export_csv_requested.connect(self._on_export_csv_triggered)
         self.batch.export_pdf_requested.connect(self._on_export_summary_triggered)
@@ -232,8 +251,60 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = a("Zoom &out", self.viewer.zoom_out, "-", "zoom-out")
         self.act_fit = a("&Fit to window", self.viewer.fit_to_window, "F", "zoom-fit")
         self.act_actual = a("&Actual size (1:1)", self.viewer.actual_size, "1", "zoom-actual")
+        self.act_zoom_cursor = a(
+            "&Zoom to cursor", self.viewer.zoom_to_cursor, "Z", "zoom-cursor", "Zoom in twice, centred on the pointer"
+        )
         self.act_invert = a("&Invert", self._on_invert_triggered, "I", "invert", "Invert grey levels")
-        self.act_reset_wl = a("&Reset window/level", self.viewer.reset_window, "R", "window-reset")
+        self.act_reset_wl = a(
+            "&Reset window/level", self.viewer.reset_window, "R", "window-reset", "Back to the file's own window"
+        )
+        self.act_rotate = a("Rotate 90° &clockwise", self.viewer.rotate_clockwise, "Ctrl+R", "rotate")
+        self.act_flip = a("Flip &horizontally", self.viewer.flip_horizontal, "Ctrl+H", "flip")
+        self.act_overlays = a(
+            "Corner &overlays",
+            self.viewer.set_corners_visible,
+            "O",
+            "overlays",
+            "Show or hide patient, study, window and zoom in the image corners",
+            checkable=True,
+        )
+        self.act_overlays.setChecked(True)
+        self.act_ruler = a(
+            "&Ruler (mm)",
+            self._on_ruler_toggled,
+            "M",
+            "ruler",
+            "Measure: left-drag draws a ruler (middle or space-drag pans)",
+            checkable=True,
+        )
+        self.act_clear_rulers = a("C&lear rulers", self.viewer.clear_measurements, "Shift+M")
+        self.act_tags = a(
+            "DICOM &tags…", self.show_tag_browser, "Ctrl+T", "tags", "Browse and search the file's header"
+        )
+        self.act_compare = a(
+            "&Compare with another film…",
+            self._on_compare_triggered,
+            "Ctrl+D",
+            "compare",
+            "Show a prior and the current film side by side with linked zoom and pan",
+        )
+        self.act_resume = a(
+            "&Resume unfinished batch",
+            self.resume_batch,
+            "Ctrl+Shift+R",
+            "resume",
+            "Continue the folder batch that was cancelled or interrupted, where it stopped",
+        )
+        self.act_resume.setEnabled(read_unfinished() is not None)
+        self.preset_menu_actions: list[QAction] = []
+        for number, name in enumerate(("File (VOI)", "Full range", "Lung", "Mediastinum", "Bone"), start=2):
+            action = a(
+                f"Window: {name}",
+                lambda _=False, n=name: self.apply_preset(n),
+                f"F{number}",
+                tip=f"Window/level preset: {name}",
+            )
+            self.preset_menu_actions.append(action)
         self.act_heatmap = a(
             "Show &heat map",
             self._on_heatmap_action_toggled,
@@ -255,7 +326,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([self.act_open, self.act_open_folder])
+        file_menu.addActions([self.act_open, self.act_open_folder, self.act_resume])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         file_menu.addActions([self.act_save_overlay, self.act_report, self.act_copy])
@@ -264,11 +335,17 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         view_menu = menu.addMenu("&View")
-        view_menu.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
+        view_menu.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual, self.act_zoom_cursor])
         view_menu.addSeparator()
-        view_menu.addActions([self.act_invert, self.act_reset_wl, self.act_heatmap])
+        view_menu.addActions([self.act_rotate, self.act_flip, self.act_invert])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_reset_wl, *self.preset_menu_actions])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_overlays, self.act_heatmap])
         view_menu.addSeparator()
         view_menu.addAction(self.act_batch_panel)
+        tools_menu = menu.addMenu("&Tools")
+        tools_menu.addActions([self.act_ruler, self.act_clear_rulers, self.act_tags, self.act_compare])
         self.models = ModelMenu(menu.addMenu("&Model"), self, lambda: self.settings.last_folder)
         self.models.model_chosen.connect(self._on_models_model_chosen)
         help_menu = menu.addMenu("&Help")
@@ -283,9 +360,12 @@ class MainWindow(QMainWindow):
         toolbar.setToolButtonStyle(Qt.ToolButtonIconOnly)
         toolbar.addActions([self.act_open, self.act_open_folder])
         toolbar.addSeparator()
-        toolbar.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual])
+        toolbar.addActions([self.act_zoom_in, self.act_zoom_out, self.act_fit, self.act_actual, self.act_zoom_cursor])
         toolbar.addSeparator()
-        toolbar.addActions([self.act_reset_wl, self.act_invert, self.act_heatmap])
+        toolbar.addActions([self.act_rotate, self.act_flip, self.act_invert, self.act_reset_wl])
+        toolbar.addWidget(self._window_controls())
+        toolbar.addSeparator()
+        toolbar.addActions([self.act_ruler, self.act_overlays, self.act_tags, self.act_compare, self.act_heatmap])
         toolbar.addSeparator()
         toolbar.addActions([self.act_save_overlay, self.act_report, self.act_copy])
         toolbar.addSeparator()
@@ -332,6 +412,7 @@ class MainWindow(QMainWindow):
 
     def open_image(self, path: Path) -> None:
         path = Path(path)
+        self.viewer.placeholder = PLACEHOLDER
         self._image_id = self.host.decode(path)
         self.settings.last_folder = str(path.parent)
         self._refresh_recent_menu(self.settings.add_recent(str(path)))
@@ -343,6 +424,58 @@ class MainWindow(QMainWindow):
 
     def cancel_batch(self) -> None:
         self.batches.cancel()
+
+    def resume_batch(self) -> bool:
+        return self.batches.resume()
+
+    def show_no_images(self, folder: Path | None) -> None:
+        """An empty folder: say so, and take the previous film off the screen."""
+        self._image_id = self.host.next_id()
+        self.radiograph, self.details, self.score, self.refusal = None, None, None, ""
+        self.viewer.clear()
+        self.viewer.placeholder = f"No images found in {folder.name if folder else 'the folder'}."
+        self.result_panel.clear()
+        self.heatmap.setEnabled(False)
+        self.banner.hide()
+        self.status_view.setText(f"No images found in {folder}")
+        self.update_actions()
+
+    def apply_preset(self, name: str) -> bool:
+        """Window/level preset by name (see ``core.windowing.presets``); False when the film has none."""
+        modality = self.viewer.modality
+        found = presets(modality) if modality is not None else {}
+        if name not in found:
+            self.status_view.setText(f"No '{name}' window for this film")
+            return False
+        window = found[name]
+        self.viewer.set_window(Window(window.center, window.width, self.viewer.window.invert))
+        self.preset_box.blockSignals(True)
+        self.preset_box.setCurrentIndex(max(0, self.preset_box.findText(name)))
+        self.preset_box.blockSignals(False)
+        return True
+
+    def show_tag_browser(self) -> TagBrowser | None:
+        if self.radiograph is None or self.details is None:
+            return None
+        browser = TagBrowser(self.radiograph.path.name, self.details.tags, self)
+        browser.show()
+        return browser
+
+    def compare_with(self, other: Path) -> CompareDialog | None:
+        """Open the current film and ``other`` side by side (earlier study on the left)."""
+        if self.radiograph is None or self.details is None:
+            self.status_view.setText("Open a film first, then compare it with another.")
+            return None
+        try:
+            film = read_film(other)
+        except CxrError as exc:
+            self.banner.show_message("error", str(exc))
+            return None
+        if self.compare is None:
+            self.compare = CompareDialog(self)
+        self.compare.show_films([(self.radiograph, self.details), film])
+        self.compare.show()
+        return self.compare
 
     def export_csv(self, target: Path, identifiers: str | None = None) -> Path:
         return self.batches.export_csv(target, identifiers)
@@ -364,7 +497,7 @@ class MainWindow(QMainWindow):
         grey = self.viewer.rendered_grey() if grey is None else grey
         if grey is None or self.score is None or self.radiograph is None:
             return None
-        heat = heatmap_to_image(self._cam(), self.radiograph.width, self.radiograph.height)
+        heat = self._heat(self.radiograph.width, self.radiograph.height)
         return render_overlay(
             grey.astype(np.float32) / 255.0,
             heat,
@@ -416,11 +549,27 @@ class MainWindow(QMainWindow):
         self.status_view.setText(f"Saved {target}")
         return target
 
+    def export_label(self, path: Path) -> str:
+        """How exports name this image: the same pseudonym, path or nothing as the CSV's path column,
+        per the identifiers choice (pseudonymise unless the user changed it)."""
+        try:
+            return path_labeller(self.batch.identifiers_mode)(path)
+        except CxrError as exc:
+            log.warning("pseudonymisation unavailable: %s", exc)
+            return ""
+
+    def export_stem(self) -> str:
+        """File-name stem suggested for an export of the open image (never the real name unless kept)."""
+        if self.radiograph is None:
+            return "image"
+        label = self.export_label(self.radiograph.path)
+        return Path(label).stem if label else "image"
+
     def result_text(self) -> str:
         if self.score is None or self.radiograph is None:
             return ""
         lines = [
-            f"File: {self.radiograph.path}",
+            f"File: {self.export_label(self.radiograph.path) or '(omitted)'}",
             f"SHA-256: {self.radiograph.sha256}",
             f"Model: {self.score.model_title}",
             f"Most probable: {display_name(self.score.prediction)}"
@@ -470,11 +619,13 @@ class MainWindow(QMainWindow):
         self.update_actions()
         self.model_unavailable.emit(message)
 
-    def _on_decoder_loaded(self, request_id: int, radiograph: Radiograph) -> None:
+    def _on_decoder_loaded(self, request_id: int, radiograph: Radiograph, details: FilmDetails) -> None:
         if request_id != self._image_id:
             return
-        self.radiograph, self.score, self.refusal = radiograph, None, ""
-        self.viewer.set_image(radiograph.pixels, radiograph.bit_depth)
+        self.radiograph, self.details, self.score, self.refusal = radiograph, details, None, ""
+        self.viewer.set_film(details.modality, details.spacing)
+        self.viewer.set_corners(corner_lines(radiograph, details))
+        self._fill_presets()
         self.result_panel.show_radiograph(radiograph)
         self.heatmap.setEnabled(False)
         self._show_warnings()
@@ -489,7 +640,7 @@ class MainWindow(QMainWindow):
     def _on_decoder_failed(self, request_id: int, message: str) -> None:
         if request_id != self._image_id:
             return
-        self.radiograph, self.score, self.refusal = None, None, message
+        self.radiograph, self.details, self.score, self.refusal = None, None, None, message
         self.viewer.clear()
         self.result_panel.clear()
         self.result_panel.show_failure("The file was refused; see the banner above the image.")
@@ -524,6 +675,22 @@ class MainWindow(QMainWindow):
         name = self.heatmap.selected_class or self.score.prediction
         return self.score.cams[self.score.classes.index(name)]
 
+    def _heat(self, width: int, height: int) -> np.ndarray:
+        """The heat map at that size, toned down outside the lung fields when the user keeps that on."""
+        heat = heatmap_to_image(self._cam(), width, height)
+        prior = load_prior()
+        if prior is not None and self.heatmap.tone_down_outside:
+            heat = down_weight(heat, prior)
+        return heat
+
+    def _show_outside_share(self) -> None:
+        prior = load_prior()
+        if prior is None or self.score is None:
+            self.heatmap.set_outside_share(None, "")
+            return
+        name = self.heatmap.selected_class or self.score.prediction
+        self.heatmap.set_outside_share(outside_share(self._cam(), prior), display_name(name))
+
     def _update_overlay(self) -> None:
         """Rebuild the overlay image only when the score, explained class or colour map changed;
         opacity and visibility are properties of the viewer's layer and cost no recomputation."""
@@ -531,16 +698,22 @@ class MainWindow(QMainWindow):
             self.viewer.clear_overlay()
             self._overlay_source = None
             return
-        source = (self.score, self.heatmap.selected_class, self.heatmap.selected_colormap)
+        source = (
+            self.score,
+            self.heatmap.selected_class,
+            self.heatmap.selected_colormap,
+            self.heatmap.tone_down_outside,
+        )
         built = self._overlay_source
         if built is None or built[0] is not source[0] or built[1:] != source[1:]:
             scale = min(1.0, OVERLAY_MAX_SIDE / max(self.radiograph.width, self.radiograph.height))
             width = max(1, round(self.radiograph.width * scale))
             height = max(1, round(self.radiograph.height * scale))
-            heat = heatmap_to_image(self._cam(), width, height)
+            heat = self._heat(width, height)
             rgba = heatmap_rgba(heat, colorize(heat, self.heatmap.selected_colormap))
             self.viewer.set_overlay(rgba_to_qimage(rgba))
             self._overlay_source = source
+            self._show_outside_share()
         self.viewer.set_overlay_opacity(self.heatmap.opacity_value)
         self.viewer.set_overlay_visible(self.heatmap.visible.isChecked())
 
@@ -615,9 +788,28 @@ class MainWindow(QMainWindow):
             self.banner.show_message("error", f"{what} failed: {exc}")
 
     def _on_open_triggered(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(self, "Open radiograph", self.settings.last_folder, IMAGE_FILTER)
-        if name:
-            self.open_image(Path(name))
+        dialog = open_image_dialog(self, self.settings.last_folder)
+        if dialog.exec_() and dialog.selectedFiles():
+            self.open_image(Path(dialog.selectedFiles()[0]))
+
+    def _on_compare_triggered(self) -> None:
+        if self.radiograph is None:
+            self.status_view.setText("Open a film first, then compare it with another.")
+            return
+        dialog = open_image_dialog(self, str(self.radiograph.path.parent))
+        dialog.setWindowTitle("Compare with…")
+        if dialog.exec_() and dialog.selectedFiles():
+            self.compare_with(Path(dialog.selectedFiles()[0]))
+
+    def _on_ruler_toggled(self, checked: bool) -> None:
+        self.viewer.set_tool("ruler" if checked else "pan")
+        if checked:
+            spacing = self.viewer.spacing
+            self.status_view.setText(f"Ruler uses {spacing.source}" if spacing else f"Ruler: {NO_SPACING}")
+
+    def _on_viewer_measured(self, text: str) -> None:
+        spacing = self.viewer.spacing
+        self.status_view.setText(f"Ruler: {text} ({spacing.source if spacing else NO_SPACING})")
 
     def _on_open_folder_triggered(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Screen a folder", self.settings.last_folder)
@@ -626,7 +818,7 @@ class MainWindow(QMainWindow):
 
     def _on_save_overlay_triggered(self) -> None:
         if self.radiograph is not None:
-            suggested = f"{self.radiograph.path.stem}.gradcam-{self.heatmap.selected_class}.png"
+            suggested = f"{self.export_stem()}.gradcam-{self.heatmap.selected_class}.png"
             self._run_export(
                 "Saving the overlay",
                 self.save_overlay,
@@ -638,7 +830,7 @@ class MainWindow(QMainWindow):
             self._run_export(
                 "Saving the report",
                 self.save_report,
-                self._ask_save("Save PDF report", f"{self.radiograph.path.stem}.report.pdf", "PDF (*.pdf)"),
+                self._ask_save("Save PDF report", f"{self.export_stem()}.report.pdf", "PDF (*.pdf)"),
             )
 
     def _on_copy_triggered(self) -> None:
@@ -684,12 +876,71 @@ class MainWindow(QMainWindow):
 
     def _on_viewer_window_changed(self, window: Window) -> None:
         invert = " · inverted" if window.invert else ""
-        self.status_view.setText(f"Window {window.width * 100:.0f}% · level {window.center * 100:.0f}%{invert}")
+        units = self.viewer.modality.units if self.viewer.modality else ""
+        self.status_view.setText(
+            f"Window {format_value(window.width)} · level {format_value(window.center)} ({units}){invert}"
+        )
+        for box, value in ((self.width_box, window.width), (self.level_box, window.center)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+
+    def _window_controls(self) -> QWidget:
+        """Preset choice and the window's width and level, editable, in the film's own units."""
+        box = QWidget()
+        layout = QHBoxLayout(box)
+        layout.setContentsMargins(6, 0, 6, 0)
+        self.preset_box = QComboBox()
+        self.preset_box.setToolTip(
+            "Window/level presets (F2 file VOI, F3 full range, F4 lung, F5 mediastinum, F6 bone); lung,"
+            " mediastinum and bone are set from this film's histogram (radiographs have no calibrated units)"
+        )
+        self.preset_box.setMinimumContentsLength(11)
+        self.width_box, self.level_box = QDoubleSpinBox(), QDoubleSpinBox()
+        for spin, tip in ((self.width_box, "Window width"), (self.level_box, "Window level (centre)")):
+            spin.setRange(-1e7, 1e7)
+            spin.setDecimals(0)
+            spin.setKeyboardTracking(False)
+            spin.setToolTip(f"{tip}, in the film's own units (right-drag on the image also sets it)")
+            spin.valueChanged.connect(self._on_window_box_changed)
+        self.width_box.setMinimum(1)
+        layout.addWidget(self.preset_box)
+        layout.addWidget(QLabel("W"))
+        layout.addWidget(self.width_box)
+        layout.addWidget(QLabel("L"))
+        layout.addWidget(self.level_box)
+        self.preset_box.activated[str].connect(self.apply_preset)
+        return box
+
+    def _fill_presets(self) -> None:
+        modality = self.viewer.modality
+        self.preset_box.blockSignals(True)
+        self.preset_box.clear()
+        self.preset_box.addItems(list(presets(modality)) if modality is not None else [])
+        self.preset_box.blockSignals(False)
+        integral = modality is not None and bool(np.all(np.mod(modality.values[::16, ::16], 1.0) == 0))
+        for box in (self.width_box, self.level_box):
+            box.setDecimals(0 if integral else 2)
+        self._on_viewer_window_changed(self.viewer.window)
+
+    def _on_window_box_changed(self) -> None:
+        if self.viewer.modality is not None:
+            self.viewer.set_window(Window(self.level_box.value(), self.width_box.value(), self.viewer.window.invert))
 
     def _on_viewer_zoom_changed(self, scale: float) -> None:
         self.status_view.setText(f"Zoom {scale * 100:.0f}%")
 
     # --- drag and drop, closing ----------------------------------------------------------------------
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        """Drops on the image, the table, the result panel or the banner open files like the window's."""
+        if event.type() in (QEvent.DragEnter, QEvent.DragMove):
+            self.dragEnterEvent(event)
+            return event.isAccepted()
+        if event.type() == QEvent.Drop:
+            self.dropEvent(event)
+            return True
+        return super().eventFilter(watched, event)
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -704,6 +955,7 @@ class MainWindow(QMainWindow):
         """Cancel any batch, stop the worker thread and wait for it, then save settings."""
         self.batches.stop_stepping()
         self.host.shutdown()
+        self.batches.close_journal()
         self.settings.geometry = self.saveGeometry()
         self.settings.sync()
         super().closeEvent(event)

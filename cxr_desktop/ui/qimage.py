@@ -1,59 +1,33 @@
 """numpy -> QImage conversion for display: window/level through a lookup table, never per-pixel Python.
 
-The radiograph is quantised once into integer levels (8 bits for 8-bit sources, 12 bits for deeper
-ones); a window/level change then only rebuilds a small lookup table and applies it with one
-vectorised gather, which keeps right-drag windowing smooth on a 3000 x 3000 image.
+The film's values are quantised once (``core.windowing.quantise``: exact for integer values); a
+window/level change then only rebuilds a lookup table and applies it with one vectorised gather,
+which keeps right-drag windowing smooth on a 3000 x 3000 image.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PyQt5.QtGui import QImage
 
 from cxr_desktop.core.overlay import heatmap_alpha
-
-
-@dataclass(frozen=True)
-class Window:
-    """Display window in the radiograph's [0, 1] units: ``center`` +/- ``width`` / 2 maps to black..white."""
-
-    center: float = 0.5
-    width: float = 1.0
-    invert: bool = False
-
-    def adjusted(self, d_center: float, d_width: float) -> "Window":
-        return Window(
-            center=float(np.clip(self.center + d_center, 0.0, 1.0)),
-            width=float(np.clip(self.width + d_width, 1.0 / 255.0, 2.0)),
-            invert=self.invert,
-        )
+from cxr_desktop.core.windowing import ModalityImage, Window, lookup_table, quantise
 
 
 class DisplayImage:
-    """A radiograph quantised for fast windowing; ``render`` returns the 8-bit grey display image."""
+    """A film quantised for fast windowing in its own units; ``render`` returns the 8-bit grey image."""
 
-    def __init__(self, pixels: np.ndarray, bit_depth: int) -> None:
-        self.levels = 256 if bit_depth <= 8 else 4096
-        scaled = np.clip(pixels, 0.0, 1.0) * (self.levels - 1) + 0.5
-        self.indices = scaled.astype(np.uint8 if self.levels == 256 else np.uint16)
-        self.height, self.width = self.indices.shape
-
-    def lookup_table(self, window: Window) -> np.ndarray:
-        values = np.linspace(0.0, 1.0, self.levels, dtype=np.float32)
-        low = window.center - window.width / 2.0
-        table = np.clip((values - low) / max(window.width, 1e-6), 0.0, 1.0)
-        if window.invert:
-            table = 1.0 - table
-        return np.round(table * 255.0).astype(np.uint8)
+    def __init__(self, modality: ModalityImage) -> None:
+        self.modality = modality
+        self.quantised = quantise(modality)
+        self.height, self.width = modality.values.shape
 
     def render(self, window: Window) -> np.ndarray:
-        table = self.lookup_table(window)
-        if self.levels == 256:
-            return cv2.LUT(self.indices, table)
-        return np.take(table, self.indices)
+        table = lookup_table(self.quantised, window, self.modality.monochrome1)
+        if self.quantised.indices.dtype == np.uint8:
+            return cv2.LUT(self.quantised.indices, np.pad(table, (0, 256 - table.size), mode="edge"))
+        return np.take(table, self.quantised.indices)
 
 
 def grey_to_qimage(grey: np.ndarray) -> QImage:

@@ -10,12 +10,35 @@ from PyQt5.QtCore import QRectF, QSize, Qt
 from PyQt5.QtGui import QColor, QPainter, QPen
 from PyQt5.QtWidgets import QFormLayout, QGroupBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
+from cxr_desktop.core.decision import NEGATIVE_CLASS, NO_FLAG, display_name, flag_texts
+from cxr_desktop.core.film_details import format_dicom_date
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.ui import style
 from cxr_desktop.ui.worker import ImageScore, ModelInfo
 
 DISCLAIMER = "Decision support, not a diagnosis. A qualified reader must review every image."
+THRESHOLD_MEANING = (
+    "A class is flagged when its probability reaches its screening threshold (the white tick). The"
+    " thresholds are set low, so that about 95 in 100 films with that disease are flagged on the"
+    ' validation films: a flag means "look again", and many flagged films are not diseased.'
+)
+NOT_A_CHEST_FILM = (
+    "Not recognised as a frontal chest radiograph: this may be another kind of image, or a rotated,"
+    " inverted or cropped film. The probabilities above are unreliable."
+)
+
+
+def ood_verdict(out_of_distribution: bool, warnings: tuple[str, ...]) -> str:
+    """Which of the two verdicts applies: not a chest film at all (the OOD gate, or a lateral view),
+    or a chest film of a patient outside the population the model was validated on."""
+    if out_of_distribution:
+        return NOT_A_CHEST_FILM
+    for text in warnings:
+        if text.startswith("not a frontal chest radiograph"):
+            return f"Not a frontal chest radiograph: {text}."
+        if text.startswith("outside the population"):
+            return f"A chest film, but {text}."
+    return ""
 
 
 class ProbabilityBars(QWidget):
@@ -100,16 +123,25 @@ class ResultPanel(QWidget):
         self.disclaimer.setWordWrap(True)
         layout.addWidget(self.disclaimer)
 
-        self.caption = QLabel("Most probable")
+        self.caption = QLabel("Most probable finding")
         self.caption.setObjectName("findingCaption")
         self.finding = QLabel("—")
         self.finding.setObjectName("findingTitle")
+        self.flags = QLabel("")
+        self.flags.setObjectName("flagsLine")
+        self.flags.setWordWrap(True)
         self.finding_detail = QLabel("Open an image to see the model's assessment.")
         self.finding_detail.setObjectName("muted")
         self.finding_detail.setWordWrap(True)
+        self.verdict = QLabel("")
+        self.verdict.setObjectName("warningText")
+        self.verdict.setWordWrap(True)
+        self.verdict.hide()
         layout.addWidget(self.caption)
         layout.addWidget(self.finding)
+        layout.addWidget(self.flags)
         layout.addWidget(self.finding_detail)
+        layout.addWidget(self.verdict)
 
         self.bars = ProbabilityBars()
         bars_box = QGroupBox("Probabilities")
@@ -163,21 +195,33 @@ class ResultPanel(QWidget):
         )
         info = radiograph.dicom
         self.fields["patient"].setText(info.patient_id or "—" if info else "— (not DICOM)")
-        self.fields["date"].setText(_format_date(info.study_date) if info else "—")
+        self.fields["date"].setText((format_dicom_date(info.study_date) or "—") if info else "—")
         self.fields["view"].setText((info.view_position or "—") if info else "—")
         self.fields["modality"].setText((info.modality or "—") if info else "—")
         self.show_pending("Scoring…")
 
-    def show_pending(self, text: str) -> None:
-        self.finding.setText("…")
-        self.finding_detail.setText(text)
+    def _show_text(self, finding: str, detail: str) -> None:
+        self.finding.setText(finding)
+        self.finding_detail.setText(detail)
+        self.flags.setText("")
+        self.verdict.hide()
         self.bars.set_values([])
 
+    def show_pending(self, text: str) -> None:
+        self._show_text("…", text)
+
     def show_result(self, result: ImageScore) -> None:
-        self.finding.setText(display_name(result.prediction))
-        self.finding_detail.setText(
-            finding_detail(result.classes, result.probabilities, result.prediction, result.flagged, result.thresholds)
-        )
+        """Headline: the most probable class and its probability; flags beside it; what a flag means."""
+        self.finding.setText(f"{display_name(result.prediction)}  {result.probability(result.prediction) * 100:.1f}%")
+        flags = flag_texts(result.classes, result.probabilities, result.flagged, result.thresholds)
+        self.flags.setText("\n".join(flags) if flags else NO_FLAG.capitalize())
+        self.flags.setObjectName("flagsLine" if flags else "muted")
+        self.flags.style().unpolish(self.flags)
+        self.flags.style().polish(self.flags)
+        self.finding_detail.setText(THRESHOLD_MEANING)
+        verdict = ood_verdict(result.out_of_distribution, result.warnings)
+        self.verdict.setText(verdict)
+        self.verdict.setVisible(bool(verdict))
         self.bars.set_values(
             [
                 (
@@ -192,14 +236,10 @@ class ResultPanel(QWidget):
         self.fields["time"].setText(f"{result.seconds * 1000:.0f} ms")
 
     def show_failure(self, text: str) -> None:
-        self.finding.setText("Not scored")
-        self.finding_detail.setText(text)
-        self.bars.set_values([])
+        self._show_text("Not scored", text)
 
     def clear(self) -> None:
-        self.finding.setText("—")
-        self.finding_detail.setText("Open an image to see the model's assessment.")
-        self.bars.set_values([])
+        self._show_text("—", "Open an image to see the model's assessment.")
         for key in ("file", "format", "patient", "date", "view", "modality", "time"):
             self.fields[key].setText("—")
 
@@ -209,10 +249,3 @@ def breakable(text: str) -> str:
     for separator in ("_", "-", "."):
         text = text.replace(separator, separator + "\u200b")
     return text
-
-
-def _format_date(value: str) -> str:
-    """DICOM DA (YYYYMMDD) as ISO 8601, which no reader misreads as day/month or month/day."""
-    if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
-    return value or "—"

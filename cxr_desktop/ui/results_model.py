@@ -13,6 +13,7 @@ from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel
 from PyQt5.QtGui import QBrush, QPixmap
 
 from cxr_desktop.core.scoring import ScreeningRow
+from cxr_desktop.core.triage import GROUP_LABELS, READ_ERROR, READABLE, UNUSUAL, triage_group, triage_key
 from cxr_desktop.ui import style
 from cxr_desktop.ui.qimage import grey_to_qimage
 from cxr_desktop.core.decision import display_name
@@ -55,7 +56,7 @@ class ResultsTableModel(QAbstractTableModel):
         return [
             "",
             "File",
-            "Status",
+            "Group",
             "Prediction",
             *[f"P({display_name(c)})" for c in self.classes],
             "Risk",
@@ -86,7 +87,12 @@ class ResultsTableModel(QAbstractTableModel):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole:
             return self.headers()[section]
         if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == self.risk_column:
-            return "Total probability of disease (1 - P(normal)); the default order, most suspicious first"
+            return (
+                "Total probability of disease (1 - P(normal)). Sorting by it triages: readable films by risk,"
+                " then films flagged as unusual (OOD), then read errors"
+            )
+        if orientation == Qt.Horizontal and role == Qt.ToolTipRole and section == 2:
+            return "Readable film; unusual film (the OOD gate flagged it: scores unreliable); or read error"
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.DisplayRole):
@@ -112,6 +118,8 @@ class ResultsTableModel(QAbstractTableModel):
         if role == Qt.ForegroundRole:
             if not row.ok and column in (2, self.message_column):
                 return QBrush(style.ERROR)
+            if row.out_of_distribution and column == 2:
+                return QBrush(style.WARNING)
             if row.ok and column == self.message_column and row.message:
                 return QBrush(style.WARNING)
             if column == 3 and row.flagged:
@@ -131,7 +139,7 @@ class ResultsTableModel(QAbstractTableModel):
         if column == 1:
             return self.relative_name(row.path)
         if column == 2:
-            return "scored" if row.ok else "not scored"
+            return GROUP_LABELS[triage_group(row)]
         if column == 3:
             return display_name(row.prediction) if row.prediction else "—"
         if column == self.risk_column:
@@ -142,36 +150,59 @@ class ResultsTableModel(QAbstractTableModel):
         return "—" if value is None else f"{value:.3f}"
 
     def _sort_key(self, row: ScreeningRow, column: int):
-        if column == self.risk_column:
-            return -1.0 if math.isnan(row.risk) else row.risk
+        if column in (2, self.risk_column):
+            group, negative_risk = triage_key(row)
+            return -(group * 10.0 + 1.0 + negative_risk)
         if 4 <= column < self.risk_column:
             return row.probabilities.get(self.classes[column - 4], -1.0)
         return self._text(row, column).lower() if column else ""
 
 
+GROUP_FILTERS = {
+    "": lambda row: True,
+    "readable": lambda row: triage_group(row) == READABLE,
+    "unusual": lambda row: triage_group(row) == UNUSUAL,
+    "error": lambda row: triage_group(row) == READ_ERROR,
+    "warning": lambda row: row.ok and bool(row.message),
+}
+
+
+def flag_matches(row: ScreeningRow, flag: str) -> bool:
+    """``flag``: "" any row, "*" flagged for some class, "-" flagged for none, else that class."""
+    if flag == "*":
+        return bool(row.flagged)
+    if flag == "-":
+        return row.ok and not row.flagged
+    return not flag or flag in row.flagged
+
+
 class ResultsFilter(QSortFilterProxyModel):
-    """Sorts on numeric keys and filters by prediction and status."""
+    """Sorts on numeric keys (the risk column in triage order) and filters by class, flag and group."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(True)
         self.prediction = ""
-        self.status = ""
+        self.group = ""
+        self.flag = ""
 
-    def set_filters(self, prediction: str, status: str) -> None:
-        self.prediction, self.status = prediction, status
+    def set_filters(self, prediction: str, group: str, flag: str = "") -> None:
+        self.prediction, self.group, self.flag = prediction, group, flag
         self.invalidateFilter()
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.prediction or self.group or self.flag)
+
+    def shown_rows(self) -> list[ScreeningRow]:
+        """The rows as the table shows them: filtered, in its current order."""
+        model: ResultsTableModel = self.sourceModel()
+        return [model.items[self.mapToSource(self.index(r, 0)).row()].row for r in range(self.rowCount())]
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
         model: ResultsTableModel = self.sourceModel()
         row = model.items[source_row].row
         if self.prediction and row.prediction != self.prediction:
             return False
-        if self.status == "ok" and not row.ok:
-            return False
-        if self.status == "error" and row.ok:
-            return False
-        if self.status == "warning" and not (row.ok and row.message):
-            return False
-        return True
+        return GROUP_FILTERS[self.group](row) and flag_matches(row, self.flag)

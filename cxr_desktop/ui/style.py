@@ -39,6 +39,8 @@ QGroupBox {{ color: {MUTED.name()}; border: 1px solid #2f3640; border-radius: 6p
 QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; }}
 QLabel#findingTitle {{ color: {TEXT.name()}; font-size: 20pt; font-weight: 600; }}
 QLabel#findingCaption, QLabel#muted {{ color: {MUTED.name()}; }}
+QLabel#warningText {{ color: {WARNING.name()}; }}
+QLabel#flagsLine {{ color: {FLAGGED.name()}; font-weight: 600; }}
 QLabel#disclaimer {{ color: #f1d9a8; background: #3a2f1c; border: 1px solid #6b5426; border-radius: 5px;
                     padding: 6px 8px; font-weight: 600; }}
 QFrame#banner[severity="error"] {{ background: #4a2224; border-bottom: 1px solid #7d3a3c; }}
@@ -52,7 +54,7 @@ QProgressBar {{ background: {BASE.name()}; border: 1px solid #2f3640; border-rad
                color: {TEXT.name()}; min-height: 16px; }}
 QProgressBar::chunk {{ background: {ACCENT.name()}; border-radius: 3px; }}
 QSplitter::handle {{ background: #2a3038; }}
-QComboBox, QLineEdit {{ background: {BASE.name()}; color: {TEXT.name()}; border: 1px solid #343b46;
+QComboBox, QLineEdit, QDoubleSpinBox {{ background: {BASE.name()}; color: {TEXT.name()}; border: 1px solid #343b46;
                        border-radius: 4px; padding: 3px 6px; }}
 QPushButton {{ background: #2d343e; color: {TEXT.name()}; border: 1px solid #3a424e; border-radius: 4px;
               padding: 4px 12px; }}

@@ -28,6 +28,7 @@ from PyQt5.QtCore import QObject, QRunnable, QThread, QThreadPool, pyqtSignal, p
 from cxr_desktop.core import audit
 from cxr_desktop.core.bundle import ModelBundle, load_bundle
 from cxr_desktop.core.errors import CxrError
+from cxr_desktop.core.film_details import film_details
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.radiograph import load_radiograph
 from cxr_desktop.core.scoring import Gate, ScreeningRow, bundle_gate, score
@@ -244,9 +245,11 @@ class EngineWorker(QObject):
         self.image_scored.emit(request_id, result)
         audit.record_scored(result.row, self.engine.bundle, source="gui")
 
-    @pyqtSlot(int, list, str)
-    def _on_host_batch_requested(self, request_id: int, items: list, root: str) -> None:
-        """Screen files and folders (folders recursively); listing happens here, off the GUI thread."""
+    @pyqtSlot(int, list, str, list)
+    def _on_host_batch_requested(self, request_id: int, items: list, root: str, skip: list) -> None:
+        """Screen files and folders (folders recursively); listing happens here, off the GUI thread.
+
+        ``skip``: paths already screened (a resumed batch) are left out."""
         keep_thread_state()
         started = time.perf_counter()
 
@@ -260,6 +263,8 @@ class EngineWorker(QObject):
         paths: list[Path] = []
         for item in map(Path, items):
             paths.extend(find_images(item) if item.is_dir() else [item])
+        done_before = set(skip)
+        paths = [path for path in paths if str(path) not in done_before]
         self.batch_started.emit(request_id, len(paths))
         pending: list[BatchRow] = []
         oldest = 0.0
@@ -288,12 +293,14 @@ class EngineWorker(QObject):
 
 
 class _DecodeSignals(QObject):
-    loaded = pyqtSignal(int, object)
+    #: (request id, Radiograph, FilmDetails)
+    loaded = pyqtSignal(int, object, object)
     failed = pyqtSignal(int, str)
 
 
 class _DecodeTask(QRunnable):
-    """Reads one file off the GUI thread, so even a large DICOM never freezes the window."""
+    """Reads one file off the GUI thread, with what the reading tools need, so even a large DICOM
+    never freezes the window."""
 
     def __init__(self, request_id: int, path: Path, signals: _DecodeSignals) -> None:
         super().__init__()
@@ -309,7 +316,7 @@ class _DecodeTask(QRunnable):
             log.exception("reading %s failed", self.path)
             self.signals.failed.emit(self.request_id, f"{self.path.name}: cannot be read ({type(exc).__name__})")
         else:
-            self.signals.loaded.emit(self.request_id, radiograph)
+            self.signals.loaded.emit(self.request_id, radiograph, film_details(radiograph))
 
 
 class WorkerHost(QObject):
@@ -317,7 +324,7 @@ class WorkerHost(QObject):
 
     _load_requested = pyqtSignal(int, str)
     _score_requested = pyqtSignal()
-    _batch_requested = pyqtSignal(int, list, str)
+    _batch_requested = pyqtSignal(int, list, str, list)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -354,10 +361,13 @@ class WorkerHost(QObject):
         self.worker.set_pending_score(request_id, radiograph)
         self._score_requested.emit()
 
-    def start_batch(self, items: list[Path], root: Path | None) -> int:
-        """Screen ``items`` (files, or folders searched recursively); paths in rows are shown relative to ``root``."""
+    def start_batch(self, items: list[Path], root: Path | None, skip: list[Path] | None = None) -> int:
+        """Screen ``items`` (files, or folders searched recursively) except ``skip``; paths in rows are
+        shown relative to ``root``."""
         request_id = self.next_id()
-        self._batch_requested.emit(request_id, [str(item) for item in items], str(root) if root else "")
+        self._batch_requested.emit(
+            request_id, [str(item) for item in items], str(root) if root else "", [str(p) for p in skip or []]
+        )
         return request_id
 
     def cancel_batch(self) -> None:

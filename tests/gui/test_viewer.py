@@ -9,31 +9,34 @@ from PyQt5.QtGui import QMouseEvent
 from PyQt5.QtWidgets import QApplication
 
 from cxr_desktop.core.radiograph import load_radiograph
-from cxr_desktop.ui.qimage import DisplayImage, Window, grey_to_qimage, heatmap_rgba, thumbnail
+from cxr_desktop.core.windowing import Window, from_pixels, from_radiograph
+from cxr_desktop.ui.qimage import DisplayImage, grey_to_qimage, heatmap_rgba, thumbnail
 from cxr_desktop.ui.viewer import RadiographView
 
 
 def test_default_window_shows_pixels_unchanged(sample_images):
     radiograph = load_radiograph(sample_images[0])
-    shown = DisplayImage(radiograph.pixels, radiograph.bit_depth).render(Window())
+    modality = from_radiograph(radiograph)
+    shown = DisplayImage(modality).render(modality.default_window())
     expected = np.round(radiograph.pixels * 255).astype(np.uint8)
     assert np.abs(shown.astype(int) - expected).max() <= 1
 
 
 def test_window_level_and_invert_change_contrast(sample_images):
-    radiograph = load_radiograph(sample_images[0])
-    display = DisplayImage(radiograph.pixels, radiograph.bit_depth)
-    narrow = display.render(Window(center=0.5, width=0.3))
-    assert narrow.std() > display.render(Window()).std(), "a narrower window must raise contrast"
-    inverted = display.render(Window(invert=True))
-    assert np.abs(inverted.astype(int) + display.render(Window()).astype(int) - 255).max() <= 1
+    modality = from_radiograph(load_radiograph(sample_images[0]))
+    display = DisplayImage(modality)
+    full = modality.default_window()
+    narrow = display.render(Window(center=128, width=77))
+    assert narrow.std() > display.render(full).std(), "a narrower window must raise contrast"
+    inverted = display.render(Window(full.center, full.width, invert=True))
+    assert np.abs(inverted.astype(int) + display.render(full).astype(int) - 255).max() <= 1
 
 
-def test_deep_images_keep_12_bits_for_windowing():
+def test_deep_images_keep_every_level_for_windowing():
     ramp = np.linspace(0, 1, 4096, dtype=np.float32).reshape(64, 64)
-    display = DisplayImage(ramp, bit_depth=16)
-    assert display.levels == 4096 and display.indices.dtype == np.uint16
-    narrow = display.render(Window(center=0.5, width=0.05))
+    display = DisplayImage(from_pixels(ramp, bit_depth=16))
+    assert display.quantised.indices.dtype == np.uint16
+    narrow = display.render(Window(center=32768, width=3300))
     assert len(np.unique(narrow)) > 150, "a narrow window on a 16-bit image must still show many grey levels"
 
 
@@ -95,6 +98,6 @@ def test_zoom_fit_actual_size_and_right_drag_window(qtbot, sample_images):
         timeout=1000,
     )
     view.reset_window()
-    assert view.window == Window()
+    assert view.window == before
     view.toggle_invert()
     assert view.window.invert
