@@ -64,10 +64,10 @@ def bundle_folders(models_root: Path) -> list[Path]:
 def score_samples(model: str | Path, samples: list[Path]) -> tuple[ModelBundle, dict[str, dict[str, Any]]]:
     """Score ``samples`` with one model through the product's own screening loop."""
     from cxr_desktop.core.screening import screen
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine import load_engine
 
     bundle = load_bundle(model)
-    engine = Engine(bundle, precision=PRECISION)
+    engine = load_engine(bundle, precision=PRECISION)
     results = {}
     for row in screen(samples, engine, thresholds=bundle.thresholds, batch_size=max(len(samples), 1)):
         results[row.path.name] = {

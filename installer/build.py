@@ -30,7 +30,7 @@ APP_NAME = "cxr-desktop"
 SIZE_BUDGET_MIB = 1250
 #: Variables that would let the frozen app see the source tree or another Python installation.
 LEAKY_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "CXR_MODELS_DIR")
-#: The frozen checks load TensorFlow and both models; generous for a busy 2-core machine.
+#: The frozen checks load both models and score; generous for a busy 2-core machine.
 CHECK_TIMEOUT_S = 900
 
 

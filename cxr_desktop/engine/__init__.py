@@ -17,11 +17,11 @@ from cxr_desktop.core.errors import BundleError
 
 log = logging.getLogger(__name__)
 
-#: ``auto`` or one runtime by name; the CLI's ``--backend`` and the settings use these names.
+#: ``auto`` or one runtime by name; the CLI's ``--engine`` and the settings use these names.
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorflow")
 
 #: Set to one of ``BACKENDS`` to override the automatic choice for every engine in the process.
-BACKEND_ENV = "CXR_BACKEND"
+BACKEND_ENV = "CXR_ENGINE"
 
 #: The CPU runtime ``auto`` prefers when both are installed: the faster on the bundled model in
 #: ``bench/engine_variants.py`` (AMD EPYC, 2 cores, AVX2, float32).

@@ -78,10 +78,11 @@ def select_precision(requested: str, device: str) -> str:
 
 
 def describe(tf, device: str, precision: str) -> str:
-    """What the engine actually runs on, e.g. ``CPU (2 cores, bfloat16)`` or ``GPU (NVIDIA H100, float16)``."""
+    """What the engine runs on, e.g. ``CPU (2 cores, TensorFlow, bfloat16)`` or ``GPU (NVIDIA H100, TensorFlow,
+    float16)``: the status bar, the CSV and the report name the backend and the precision."""
     if device.startswith("/GPU"):
         gpu = tf.config.list_physical_devices("GPU")[0]
         name = tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
-        return f"GPU ({name}, {precision})"
+        return f"GPU ({name}, TensorFlow, {precision})"
     cores = usable_cores()
-    return f"CPU ({cores} core{'s' if cores != 1 else ''}, {precision})"
+    return f"CPU ({cores} core{'s' if cores != 1 else ''}, TensorFlow, {precision})"

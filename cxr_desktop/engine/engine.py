@@ -131,6 +131,7 @@ class Engine:
         import keras
 
         self.bundle = bundle
+        self.backend = "tensorflow"
         self.spec = bundle.preprocessing
         self.classes = bundle.classes
         self._tf = tf

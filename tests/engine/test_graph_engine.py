@@ -77,10 +77,10 @@ def test_engine_names_backend_and_precision(bundle_3class):
 
 
 def test_auto_prefers_the_faster_cpu_runtime_and_honours_the_override(bundle_3class, monkeypatch):
-    monkeypatch.delenv("CXR_BACKEND", raising=False)
+    monkeypatch.delenv("CXR_ENGINE", raising=False)
     monkeypatch.setattr("cxr_desktop.engine.nvidia_gpu_present", lambda: False)
     assert choose_backend(bundle_3class) == ("openvino", False)
-    monkeypatch.setenv("CXR_BACKEND", "onnxruntime")
+    monkeypatch.setenv("CXR_ENGINE", "onnxruntime")
     assert choose_backend(bundle_3class) == ("onnxruntime", False)
     monkeypatch.setattr("cxr_desktop.engine.installed", lambda module: module != "tensorflow")
     with pytest.raises(BundleError, match=r"pip install \.\[trainer\]"):
@@ -88,7 +88,7 @@ def test_auto_prefers_the_faster_cpu_runtime_and_honours_the_override(bundle_3cl
 
 
 def test_bundle_without_graph_goes_to_tensorflow(tiny_bundle, monkeypatch):
-    monkeypatch.delenv("CXR_BACKEND", raising=False)
+    monkeypatch.delenv("CXR_ENGINE", raising=False)
     assert tiny_bundle.onnx is None
     assert choose_backend(tiny_bundle)[0] == "tensorflow"
     with pytest.raises(BundleError, match="cxr-train export-onnx"):
