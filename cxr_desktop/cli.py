@@ -15,6 +15,7 @@ from cxr_desktop.core.bundle import DEFAULT_MODEL
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.resources import samples_dir
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
+from cxr_desktop.distributed.options import add_dask_arguments
 from cxr_desktop.pacs.listen_command import add_listen_parser, run_listen
 
 SAMPLES_DIR = samples_dir()
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         " keep: the file path as found (file names often hold patient names: keep such a CSV local)."
         " omit: an empty path. Heat-map file names and the log follow the same choice.",
     )
+    add_dask_arguments(screen)
     add_listen_parser(sub)
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.add_argument("paths", nargs="*", type=Path, help="image files or a folder to open")
@@ -107,6 +109,10 @@ def run_screen(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    if getattr(args, "backend", "local") == "dask":
+        from cxr_desktop.distributed.run import run_dask_screen
+
+        return run_dask_screen(args)
     try:
         bundle = load_bundle(args.model)
         from cxr_desktop.engine import load_engine
