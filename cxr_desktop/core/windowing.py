@@ -74,6 +74,11 @@ class ModalityImage:
         return float(self.values.max())
 
     @property
+    def integral(self) -> bool:
+        """Whole-number values (no fractional rescale): windows are then set in whole units."""
+        return bool(np.all(np.mod(self.values[::7, ::7], 1.0) == 0))
+
+    @property
     def span(self) -> float:
         return max(self.high - self.low, 1e-6)
 
@@ -157,7 +162,10 @@ def presets(image: ModalityImage) -> dict[str, Window]:
         dark, bright = (float(v) for v in np.percentile(brightness, (lo, hi)))
         if image.monochrome1:
             dark, bright = -bright, -dark
-        found[name] = Window(center=(dark + bright) / 2.0, width=max(bright - dark, 1.0))
+        center, width = (dark + bright) / 2.0, max(bright - dark, 1.0)
+        if image.integral:
+            center, width = float(round(center)), float(round(width))
+        found[name] = Window(center=center, width=width)
     return found
 
 
@@ -174,8 +182,7 @@ class Quantised:
 def quantise(image: ModalityImage) -> Quantised:
     """Integer values with a span under 65536 map one-to-one onto levels (exact); others onto 4096."""
     low, high = image.low, image.high
-    integral = bool(np.all(np.mod(image.values[::7, ::7], 1.0) == 0))
-    levels = int(high - low) + 1 if integral and high - low < MAX_LEVELS else FLOAT_LEVELS
+    levels = int(high - low) + 1 if image.integral and high - low < MAX_LEVELS else FLOAT_LEVELS
     levels = max(levels, 2)
     step = max(high - low, 1e-6) / (levels - 1)
     indices = np.rint((image.values - low) / step)

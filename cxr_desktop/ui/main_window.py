@@ -630,7 +630,10 @@ class MainWindow(QMainWindow):
         self.heatmap.setEnabled(False)
         self._show_warnings()
         self.setWindowTitle(f"{radiograph.path.name} — CXR Desktop")
-        self.status_view.setText(f"{radiograph.path.name}: {radiograph.width} x {radiograph.height}")
+        self.status_view.setText(
+            f"{radiograph.path.name}: {radiograph.width} x {radiograph.height}"
+            f" · {self._window_text(self.viewer.window)}"
+        )
         if self.model_info is None:
             self.result_panel.show_pending("Waiting for the model to finish loading…")
         self.host.score(request_id, radiograph)
@@ -874,12 +877,13 @@ class MainWindow(QMainWindow):
     def _on_about_triggered(self) -> None:
         about_dialog(self, self.model_info.bundle if self.model_info else None).exec_()
 
-    def _on_viewer_window_changed(self, window: Window) -> None:
+    def _window_text(self, window: Window) -> str:
         invert = " · inverted" if window.invert else ""
         units = self.viewer.modality.units if self.viewer.modality else ""
-        self.status_view.setText(
-            f"Window {format_value(window.width)} · level {format_value(window.center)} ({units}){invert}"
-        )
+        return f"window {format_value(window.width)} · level {format_value(window.center)} ({units}){invert}"
+
+    def _on_viewer_window_changed(self, window: Window) -> None:
+        self.status_view.setText(self._window_text(window).capitalize())
         for box, value in ((self.width_box, window.width), (self.level_box, window.center)):
             box.blockSignals(True)
             box.setValue(value)
@@ -918,7 +922,7 @@ class MainWindow(QMainWindow):
         self.preset_box.clear()
         self.preset_box.addItems(list(presets(modality)) if modality is not None else [])
         self.preset_box.blockSignals(False)
-        integral = modality is not None and bool(np.all(np.mod(modality.values[::16, ::16], 1.0) == 0))
+        integral = modality is not None and modality.integral
         for box in (self.width_box, self.level_box):
             box.setDecimals(0 if integral else 2)
         self._on_viewer_window_changed(self.viewer.window)

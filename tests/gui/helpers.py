@@ -32,9 +32,16 @@ def link_folder(folder: Path, sources: list[Path], bad_files: bool = True) -> Pa
 
 
 def write_dicom(
-    path: Path, source: Path, *, patient_id: str = "TEST-0042", study_date: str = "20240131", view: str = "PA"
+    path: Path,
+    source: Path,
+    *,
+    patient_id: str = "TEST-0042",
+    study_date: str = "20240131",
+    view: str = "PA",
+    **extra,
 ) -> Path:
-    """A 12-bit DX DICOM holding a real radiograph, with the header fields the viewer summarises."""
+    """A 12-bit DX DICOM holding a real radiograph, with the header fields the viewer summarises;
+    ``extra`` sets further attributes by keyword (``WindowCenter=...``, ``PixelSpacing=[...]``)."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import DigitalXRayImageStorageForPresentation, ExplicitVRLittleEndian, generate_uid
@@ -55,6 +62,8 @@ def write_dicom(
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.PixelData = stored.tobytes()
+    for keyword, value in extra.items():
+        setattr(ds, keyword, value)
     ds.save_as(path, enforce_file_format=True)
     assert pydicom.dcmread(path).PatientID == patient_id
     return path
