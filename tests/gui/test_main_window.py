@@ -244,8 +244,11 @@ def test_save_overlay_report_and_clipboard(qtbot, make_window, sample_images, tm
     assert not list((tmp_path / "exports").glob(".*")), "atomic writes leave no temporary files"
     window.act_copy.trigger()
     text = QApplication.clipboard().text()
-    assert sample_images[4].name in text and "not a diagnosis" in text.lower()
-    assert window.radiograph.sha256 in text
+    assert sample_images[4].stem not in text and "File: anon-" in text, "pseudonymised like the CSV by default"
+    assert "not a diagnosis" in text.lower() and window.radiograph.sha256 in text
+    window.batch.set_identifiers("keep")
+    window.act_copy.trigger()
+    assert sample_images[4].name in QApplication.clipboard().text()
     scored = [e for e in audit.read_audit(limit=None) if e.get("event") == "scored"]
     assert any(e["path"].endswith(sample_images[4].name) and e.get("source") == "gui" for e in scored)
 
