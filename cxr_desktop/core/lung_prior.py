@@ -45,9 +45,10 @@ def lung_fields(prior: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def down_weight(heat: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """The heat map with its colour outside the lung fields scaled down to ``OUTSIDE_WEIGHT``."""
-    inside = lung_fields(prior, *heat.shape)
-    return np.asarray(np.where(inside, heat, heat * OUTSIDE_WEIGHT), dtype=np.float32)
+    """The heat map scaled down to ``OUTSIDE_WEIGHT`` outside the lung fields, full inside them, with
+    a ramp between (the prior's own blur) so the colour has no hard edge at the lung outline."""
+    ramp = np.clip(_at(prior, *heat.shape) / LUNG_LEVEL, 0.0, 1.0)
+    return np.asarray(heat * (OUTSIDE_WEIGHT + (1.0 - OUTSIDE_WEIGHT) * ramp), dtype=np.float32)
 
 
 def outside_share(cam: np.ndarray, prior: np.ndarray) -> float:

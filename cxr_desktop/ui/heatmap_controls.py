@@ -11,7 +11,7 @@ from cxr_desktop.ui.qimage import rgb_to_qimage
 from cxr_desktop.core.decision import display_name
 
 #: From this share of the heat map outside the lung fields on, the statement is a warning.
-OUTSIDE_WARNING = 0.35
+OUTSIDE_WARNING = 0.5
 
 
 LEGEND = (
@@ -129,9 +129,12 @@ class HeatmapControls(QWidget):
         self.outside.setObjectName("warningText" if share >= OUTSIDE_WARNING else "muted")
         self.outside.style().unpolish(self.outside)
         self.outside.style().polish(self.outside)
-        text = f"{share * 100:.0f}% of the {explained} heat map lies outside the lung fields"
+        text = (
+            f"{share * 100:.0f}% of the {explained} heat map lies outside the usual lung fields"
+            " (a mean outline of 517 films, not this film's own lungs)"
+        )
         if share >= OUTSIDE_WARNING:
-            text += ": the model looked a lot at what is not lung (labels, markers, borders?)"
+            text += ": the model may have looked at labels, markers, borders or the abdomen"
         self.outside.setText(text + ".")
 
     @property

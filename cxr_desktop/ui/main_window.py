@@ -220,6 +220,9 @@ class MainWindow(QMainWindow):
             "open-folder",
             "Screen every image in a folder and its sub-folders",
         )
+        self.act_open_pacs = a(
+            "Open from &PACS…", self._on_open_pacs_triggered, None, "open-folder", "Find and retrieve studies on a PACS"
+        )
         self.act_save_overlay = a(
             "&Save overlay PNG…",
             self._on_save_overlay_triggered,
@@ -326,7 +329,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([self.act_open, self.act_open_folder, self.act_resume])
+        file_menu.addActions([self.act_open, self.act_open_folder, self.act_open_pacs, self.act_resume])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         file_menu.addActions([self.act_save_overlay, self.act_report, self.act_copy])
@@ -819,6 +822,11 @@ class MainWindow(QMainWindow):
         if folder:
             self.screen([Path(folder)], Path(folder))
 
+    def _on_open_pacs_triggered(self) -> None:
+        from cxr_desktop.ui.pacs_dialog import show_pacs_dialog
+
+        show_pacs_dialog(self)
+
     def _on_save_overlay_triggered(self) -> None:
         if self.radiograph is not None:
             suggested = f"{self.export_stem()}.gradcam-{self.heatmap.selected_class}.png"
@@ -924,7 +932,7 @@ class MainWindow(QMainWindow):
         self.preset_box.blockSignals(False)
         integral = modality is not None and modality.integral
         for box in (self.width_box, self.level_box):
-            box.setDecimals(0 if integral else 2)
+            box.setDecimals(1 if integral else 2)
         self._on_viewer_window_changed(self.viewer.window)
 
     def _on_window_box_changed(self) -> None:

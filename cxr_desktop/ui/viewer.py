@@ -48,7 +48,8 @@ WINDOW_DRAG_GAIN = 1.0
 
 
 def format_value(value: float) -> str:
-    return f"{value:.0f}" if abs(value - round(value)) < 1e-6 else f"{value:.2f}"
+    """A value in the film's units without trailing zeros (2048, 115.5, 0.25)."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 class RadiographView(QGraphicsView):
@@ -115,6 +116,7 @@ class RadiographView(QGraphicsView):
         self._apply_orientation()
         self.fit_to_window()
         self.window_changed.emit(self.window)
+        self.cursor_moved.emit("")
 
     def set_image(self, pixels: np.ndarray, bit_depth: int) -> None:
         """Show display pixels in [0, 1] as a raster film (values 0..2^bits - 1)."""
@@ -126,6 +128,7 @@ class RadiographView(QGraphicsView):
 
     def clear(self) -> None:
         self.display = None
+        self.cursor_moved.emit("")
         self.image_item.setPixmap(QPixmap())
         self.clear_overlay()
         self.clear_measurements()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cxr_desktop.core.bundle import load_bundle
+from cxr_desktop.core.decision import display_name
 from cxr_desktop.core.errors import BundleError
 from tests.gui.helpers import link_folder, real_images
 
@@ -45,7 +46,8 @@ def test_screenshots_of_main_states(qtbot, make_window, screenshot_model, sample
     assert window.grab().save(str(SHOTS / "2b-flag-below-most-probable.png"))
     result = shown.args[0]
     assert result.prediction == result.classes[int(result.probabilities.argmax())], "headline is the most probable"
-    assert window.result_panel.finding_detail.text().startswith("most probable")
+    assert window.result_panel.finding.text().startswith(display_name(result.prediction))
+    assert window.result_panel.caption.text() == "Most probable finding"
 
     folder = link_folder(tmp_path / "clinic-share", real_images(cxr3, 45))
     with qtbot.waitSignal(window.batch_completed, timeout=240_000):

@@ -201,7 +201,7 @@ def test_heat_map_lung_fields_legend_and_pseudonymised_export_names(qtbot, make_
     with qtbot.waitSignal(window.result_displayed, timeout=60_000):
         window.open_paths([sample_images[0]])
     share = window.heatmap.outside.text()
-    assert "of the" in share and "heat map lies outside the lung fields" in share
+    assert "of the" in share and "heat map lies outside the usual lung fields" in share
     assert "not a probability" in window.heatmap.legend.text()
     toned = window.viewer.overlay_item.pixmap().toImage()
     window.heatmap.lungs.setChecked(False)
