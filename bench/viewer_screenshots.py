@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,34 +24,6 @@ sys.path.insert(0, str(ROOT))
 
 SHOTS = ROOT / "tests" / "_artifacts" / "screenshots"
 README_SHOT = ROOT / "docs" / "reading-a-film.png"
-
-
-def wait(signal, timeout_s: float = 180.0) -> list:
-    """Run the event loop until ``signal`` fires; its arguments."""
-    from PyQt5.QtCore import QEventLoop, QTimer
-
-    loop, got = QEventLoop(), []
-
-    def on_signal(*args) -> None:
-        got.extend(args)
-        loop.quit()
-
-    signal.connect(on_signal)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec_()
-    signal.disconnect(on_signal)
-    if not got and timeout_s:
-        raise TimeoutError(f"no signal within {timeout_s} s")
-    return got
-
-
-def idle(seconds: float) -> None:
-    from PyQt5.QtWidgets import QApplication
-
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        QApplication.processEvents()
-        time.sleep(0.01)
 
 
 def dicom_film(path: Path, source: Path, **header) -> Path:
@@ -125,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     from PyQt5.QtGui import QMouseEvent
     from PyQt5.QtWidgets import QApplication
 
+    from bench.gui_responsiveness import idle, wait_for
+    from cxr_desktop.core.radiograph import load_radiograph
     from cxr_desktop.ui.app import create_application
     from cxr_desktop.ui.main_window import MainWindow
     from cxr_desktop.ui.open_dialog import open_image_dialog
@@ -136,19 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cxr3 = default_data_dir()
     films = real_images(cxr3, 24)
-    import cv2
-
-    largest = sorted(films, key=lambda path: -cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).size)
+    largest = sorted(films, key=lambda path: -load_radiograph(path).pixels.size)
     app = create_application()
     window = MainWindow(AppSettings.at(work / "settings.ini"), model=args.model)
     window.resize(1500, 940)
     window.show()
-    wait(window.model_ready)
+    wait_for(window.model_ready, 180)
 
     current = dicom_film(work / "current.dcm", largest[0], study_date="20240311")
     prior = dicom_film(work / "prior.dcm", largest[1], study_date="20230118", WindowCenter=2000, WindowWidth=3600)
     window.open_paths([current])
-    wait(window.result_displayed)
+    wait_for(window.result_displayed, 180)
     window.apply_preset("Lung")
     window.act_ruler.setChecked(True)
     view = window.viewer
@@ -184,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = link_folder(work / "clinic-share", films[:8], bad_files=False)
     unusual_images(folder, films[0])
     window.open_paths([folder])
-    wait(window.batch_completed)
+    wait_for(window.batch_completed, 180)
     window.batch.table.selectRow(0)
     window.main_split.setSizes([330, 610])
     idle(0.5)
