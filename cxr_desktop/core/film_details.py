@@ -14,7 +14,7 @@ from typing import Any
 
 from cxr_desktop.core.geometry import PixelSpacing, spacing_of
 from cxr_desktop.core.image import Radiograph
-from cxr_desktop.core.windowing import ModalityImage, from_dataset, from_radiograph
+from cxr_desktop.core.windowing import ModalityImage, Quantised, from_dataset, from_radiograph, quantise
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,10 @@ class TagRow:
 
 @dataclass(frozen=True)
 class FilmDetails:
+    """``quantised``: the values as lookup indices, made here (off the GUI thread) for the viewer."""
+
     modality: ModalityImage
+    quantised: Quantised
     spacing: PixelSpacing | None = None
     tags: tuple[TagRow, ...] = ()
     patient_name: str = ""
@@ -44,7 +47,7 @@ def film_details(radiograph: Radiograph) -> FilmDetails:
     """The reading details of a decoded film; a header that cannot be read twice falls back to the
     display pixels (the film is already on screen, so this never refuses it)."""
     if radiograph.source_format != "DICOM":
-        return FilmDetails(modality=from_radiograph(radiograph))
+        return _details(from_radiograph(radiograph))
     import pydicom
 
     try:
@@ -54,13 +57,14 @@ def film_details(radiograph: Radiograph) -> FilmDetails:
             raise ValueError(f"pixel shape {modality.values.shape} != {radiograph.pixels.shape}")
     except Exception as exc:  # noqa: BLE001 - the file decoded once; any second-read fault falls back
         log.warning("reading tools use display values for %s: %s", radiograph.path.name, exc)
-        return FilmDetails(modality=from_radiograph(radiograph))
-    return FilmDetails(
-        modality=modality,
-        spacing=spacing_of(ds),
-        tags=tuple(tag_rows(ds)),
-        patient_name=_text(ds.get("PatientName", "")),
-    )
+        return _details(from_radiograph(radiograph))
+    return _details(modality, spacing_of(ds), tuple(tag_rows(ds)), _text(ds.get("PatientName", "")))
+
+
+def _details(
+    modality: ModalityImage, spacing: PixelSpacing | None = None, tags: tuple[TagRow, ...] = (), name: str = ""
+) -> FilmDetails:
+    return FilmDetails(modality, quantise(modality), spacing, tags, name)
 
 
 def _text(value: Any) -> str:

@@ -12,6 +12,7 @@ presets are set from this film's own histogram (brightness percentiles), not fro
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -65,15 +66,15 @@ class ModalityImage:
     file_window: Window | None = None
     monochrome1: bool = False
 
-    @property
+    @cached_property
     def low(self) -> float:
         return float(self.values.min())
 
-    @property
+    @cached_property
     def high(self) -> float:
         return float(self.values.max())
 
-    @property
+    @cached_property
     def integral(self) -> bool:
         """Whole-number values (no fractional rescale): windows are then set in whole units."""
         return bool(np.all(np.mod(self.values[::7, ::7], 1.0) == 0))
@@ -182,12 +183,13 @@ class Quantised:
 def quantise(image: ModalityImage) -> Quantised:
     """Integer values with a span under 65536 map one-to-one onto levels (exact); others onto 4096."""
     low, high = image.low, image.high
-    levels = int(high - low) + 1 if image.integral and high - low < MAX_LEVELS else FLOAT_LEVELS
-    levels = max(levels, 2)
-    step = max(high - low, 1e-6) / (levels - 1)
-    indices = np.rint((image.values - low) / step)
-    dtype = np.uint8 if levels <= 256 else np.uint16
-    return Quantised(indices=indices.astype(dtype), low=low, step=step, levels=levels)
+    if image.integral and high - low < MAX_LEVELS:
+        levels = max(int(high - low) + 1, 2)
+        dtype = np.uint8 if levels <= 256 else np.uint16
+        return Quantised(indices=(image.values - low).astype(dtype), low=low, step=1.0, levels=levels)
+    step = max(high - low, 1e-6) / (FLOAT_LEVELS - 1)
+    indices = np.rint((image.values - low) / step).astype(np.uint16)
+    return Quantised(indices=indices, low=low, step=step, levels=FLOAT_LEVELS)
 
 
 def lookup_table(quantised: Quantised, window: Window, monochrome1: bool = False) -> np.ndarray:

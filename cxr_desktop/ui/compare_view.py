@@ -55,7 +55,7 @@ class CompareDialog(QDialog):
         """Two films, earlier study first (undated films keep their order)."""
         ordered = sorted(films, key=lambda film: (film[0].dicom.study_date if film[0].dicom else "") or "~")
         for view, title, (radiograph, details) in zip(self.views, self.titles, ordered):
-            view.set_film(details.modality, details.spacing)
+            view.set_film(details.modality, details.spacing, details.quantised)
             view.set_corners(corner_lines(radiograph, details))
             date = format_dicom_date(radiograph.dicom.study_date) if radiograph.dicom else ""
             title.setText(f"{radiograph.path.name}" + (f" · {date}" if date else ""))

@@ -626,7 +626,7 @@ class MainWindow(QMainWindow):
         if request_id != self._image_id:
             return
         self.radiograph, self.details, self.score, self.refusal = radiograph, details, None, ""
-        self.viewer.set_film(details.modality, details.spacing)
+        self.viewer.set_film(details.modality, details.spacing, details.quantised)
         self.viewer.set_corners(corner_lines(radiograph, details))
         self._fill_presets()
         self.result_panel.show_radiograph(radiograph)

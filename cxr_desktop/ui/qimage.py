@@ -12,15 +12,15 @@ import numpy as np
 from PyQt5.QtGui import QImage
 
 from cxr_desktop.core.overlay import heatmap_alpha
-from cxr_desktop.core.windowing import ModalityImage, Window, lookup_table, quantise
+from cxr_desktop.core.windowing import ModalityImage, Quantised, Window, lookup_table, quantise
 
 
 class DisplayImage:
     """A film quantised for fast windowing in its own units; ``render`` returns the 8-bit grey image."""
 
-    def __init__(self, modality: ModalityImage) -> None:
+    def __init__(self, modality: ModalityImage, quantised: Quantised | None = None) -> None:
         self.modality = modality
-        self.quantised = quantise(modality)
+        self.quantised = quantised or quantise(modality)
         self.height, self.width = modality.values.shape
 
     def render(self, window: Window) -> np.ndarray:

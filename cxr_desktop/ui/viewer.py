@@ -34,7 +34,7 @@ from PyQt5.QtWidgets import (
 )
 
 from cxr_desktop.core.geometry import PixelSpacing, ruler_label
-from cxr_desktop.core.windowing import ModalityImage, Window, from_pixels
+from cxr_desktop.core.windowing import ModalityImage, Quantised, Window, from_pixels
 from cxr_desktop.ui.qimage import DisplayImage, grey_to_qimage
 
 PLACEHOLDER = "Open a chest radiograph (Ctrl+O) or a folder (Ctrl+Shift+O),\nor drop files here."
@@ -104,9 +104,13 @@ class RadiographView(QGraphicsView):
         self.verticalScrollBar().valueChanged.connect(self.view_moved)
 
     # --- content -------------------------------------------------------------------------------
-    def set_film(self, modality: ModalityImage, spacing: PixelSpacing | None = None) -> None:
-        """Show a film at fit-to-window with its default window; clears the heat map and rulers."""
-        self.display = DisplayImage(modality)
+    def set_film(
+        self, modality: ModalityImage, spacing: PixelSpacing | None = None, quantised: Quantised | None = None
+    ) -> None:
+        """Show a film at fit-to-window with its default window; clears the heat map and rulers.
+
+        ``quantised``: the values already quantised (off the GUI thread); made here otherwise."""
+        self.display = DisplayImage(modality, quantised)
         self.spacing = spacing
         self.window = modality.default_window()
         self.rotation, self.flipped = 0, False

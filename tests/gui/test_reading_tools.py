@@ -55,7 +55,7 @@ def film_view(qtbot, path: Path, size=(700, 600)) -> RadiographView:
     view.resize(*size)
     view.show()
     details = film_details(load_radiograph(path))
-    view.set_film(details.modality, details.spacing)
+    view.set_film(details.modality, details.spacing, details.quantised)
     return view
 
 
