@@ -123,3 +123,37 @@ def test_scoring_imports_no_tensorflow(sample_images):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OpenVINO" in done.stdout or "ONNX Runtime" in done.stdout
+
+
+def test_int8_graph_is_the_default_only_where_the_gate_passed(bundle_3class, tmp_path, monkeypatch):
+    from cxr_desktop.core.bundle import write_metadata
+
+    monkeypatch.delenv("CXR_ENGINE", raising=False)
+    monkeypatch.setattr("cxr_desktop.engine.nvidia_gpu_present", lambda: False)
+    folder = tmp_path / "bundle"
+    shutil.copytree(bundle_3class.folder, folder, ignore=shutil.ignore_patterns("report", "split.csv"))
+    shutil.copy(folder / "model.onnx", folder / "model.int8.onnx")
+    metadata = dict(bundle_3class.metadata)
+    for passed in (False, True):
+        metadata["onnx"] = {**bundle_3class.metadata["onnx"], "int8": {"file": "model.int8.onnx", "default": passed}}
+        engine = load_engine(write_metadata(folder, metadata), backend="onnxruntime")
+        assert engine.precision == ("int8" if passed else "float32")
+
+
+def test_calibration_films_cover_every_class_and_source():
+    from pathlib import Path
+
+    from trainer.data import Sample
+    from trainer.quantise import calibration_films
+
+    samples = [
+        Sample(Path(f"{label}/{source}-{i}.jpg"), label, f"{source}:{i}", source)
+        for label in ("covid", "normal")
+        for source in ("a", "b", "c")
+        for i in range(20)
+    ]
+    chosen = calibration_films(samples, 12)
+    assert len(chosen) == 12
+    assert {(s.label, s.source) for s in chosen} == {
+        (label, source) for label in ("covid", "normal") for source in "abc"
+    }

@@ -31,7 +31,7 @@ RUN_TIMEOUT_S = 900
 #: Probabilities are written with 4 decimals; the same model on the same machine must agree to that.
 CSV_TOLERANCE = 2e-4
 #: What the trimmed build must not contain (each would be tens of MB the product never loads).
-TRIMMED = ("scipy", "sklearn", "matplotlib", "tensorboard", "grpc", "PyQt5/Qt5/translations", "trainer")
+TRIMMED = ("scipy", "sklearn", "tensorflow", "keras", "tensorboard", "grpc", "PyQt5/Qt5/translations", "trainer")
 
 
 @pytest.fixture(scope="module")
