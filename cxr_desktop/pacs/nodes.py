@@ -16,7 +16,7 @@ from cxr_desktop.core.errors import CxrError
 DEFAULT_AE_TITLE = "CXRDESKTOP"
 
 #: Seconds to wait for a remote node to answer before saying it did not.
-TIMEOUT_S = 10.0
+TIMEOUT_S = 30.0
 
 
 class PacsError(CxrError):
