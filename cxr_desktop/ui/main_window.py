@@ -626,7 +626,7 @@ class MainWindow(QMainWindow):
         if request_id != self._image_id:
             return
         self.radiograph, self.details, self.score, self.refusal = radiograph, details, None, ""
-        self.viewer.set_film(details.modality, details.spacing)
+        self.viewer.set_film(details.modality, details.spacing, details.quantised)
         self.viewer.set_corners(corner_lines(radiograph, details))
         self._fill_presets()
         self.result_panel.show_radiograph(radiograph)
@@ -932,7 +932,7 @@ class MainWindow(QMainWindow):
         self.preset_box.blockSignals(False)
         integral = modality is not None and modality.integral
         for box in (self.width_box, self.level_box):
-            box.setDecimals(0 if integral else 2)
+            box.setDecimals(1 if integral else 2)
         self._on_viewer_window_changed(self.viewer.window)
 
     def _on_window_box_changed(self) -> None:
