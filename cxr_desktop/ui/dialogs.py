@@ -21,9 +21,10 @@ CREDITS_FILE = resource_path("CREDITS.md")
 
 MOUSE_GESTURES = (
     ("Mouse wheel", "Zoom in / out around the pointer"),
-    ("Left-drag", "Pan the image"),
+    ("Left-drag", "Pan the image (with the ruler on: measure)"),
+    ("Middle-drag, or Space + left-drag", "Pan the image, whatever tool is on"),
     ("Right-drag", "Window/level: horizontal = width (contrast), vertical = level (brightness)"),
-    ("Drop files or a folder", "Open them"),
+    ("Drop files or a folder anywhere", "Open them"),
     ("Double-click / Enter on a row", "Open that image in the viewer with its heat map"),
     ("Up / Down in the table", "Step through the results"),
 )

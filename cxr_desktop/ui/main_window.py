@@ -35,7 +35,7 @@ from cxr_desktop.core import audit
 from cxr_desktop.core.atomic import write_png_atomic
 from cxr_desktop.core.batch_journal import read_unfinished
 from cxr_desktop.core.errors import CxrError
-from cxr_desktop.core.film_details import FilmDetails, corner_lines
+from cxr_desktop.core.film_details import FilmDetails, corner_lines, format_dicom_date
 from cxr_desktop.core.geometry import NO_SPACING
 from cxr_desktop.core.lung_prior import down_weight, load_prior, outside_share
 from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
@@ -523,16 +523,17 @@ class MainWindow(QMainWindow):
         if overlay is None or self.score is None or self.radiograph is None:
             raise ValueError("no scored image to report")
         info = self.radiograph.dicom
+        keep = self.batch.identifiers_mode == "keep"
         study = {}
         if info is not None:
             study = {
-                "Patient ID": info.patient_id,
-                "Study date": info.study_date,
+                "Patient ID": info.patient_id if keep else "withheld (pseudonymised export)",
+                "Study date": format_dicom_date(info.study_date),
                 "View": info.view_position,
                 "Modality": info.modality,
             }
         report = ImageReport(
-            path=self.radiograph.path,
+            path=self.radiograph.path if keep else Path(self.export_label(self.radiograph.path) or "(omitted)"),
             sha256=self.radiograph.sha256,
             image=grey,
             overlay=overlay,

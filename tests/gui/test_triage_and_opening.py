@@ -214,3 +214,27 @@ def test_heat_map_lung_fields_legend_and_pseudonymised_export_names(qtbot, make_
     assert window.export_stem().startswith("anon-") and sample_images[0].stem not in window.result_text()
     window.batch.set_identifiers("keep")
     assert window.export_stem() == sample_images[0].stem
+
+
+def test_pdf_report_names_and_content_follow_the_identifiers_choice(
+    qtbot, make_window, sample_images, tmp_path, monkeypatch
+):
+    from cxr_desktop.ui import main_window
+
+    reports = []
+    monkeypatch.setattr(main_window, "write_image_report", lambda target, report: reports.append(report))
+    film = write_dicom(tmp_path / "Doe_Jane_20240131.dcm", sample_images[0], patient_id="MRN-555")
+    window = make_window()
+    with qtbot.waitSignal(window.result_displayed, timeout=60_000):
+        window.open_paths([film])
+    stem = window.export_stem()
+    assert stem.startswith("anon-")
+    window.save_report(tmp_path / "out" / "a.pdf")
+    window.batch.set_identifiers("keep")
+    window.save_report(tmp_path / "out" / "b.pdf")
+    pseudonymised, kept = reports
+    assert pseudonymised.path.name == stem
+    assert (
+        pseudonymised.study["Patient ID"].startswith("withheld") and pseudonymised.study["Study date"] == "2024-01-31"
+    )
+    assert kept.path == film and kept.study["Patient ID"] == "MRN-555"
