@@ -121,8 +121,9 @@ class HeatmapControls(QWidget):
     def tone_down_outside(self) -> bool:
         return self.lungs.isChecked()
 
-    def set_outside_share(self, share: float | None, explained: str) -> None:
-        """Say how much of the map lay outside the lung fields (None: no prior, or nothing scored)."""
+    def set_outside_share(self, share: float | None, explained: str, even: float = 0.0) -> None:
+        """Say how much of the map lay outside the lung fields (None: no prior, or nothing scored);
+        ``even``: the share a map spread evenly over the film would have, for scale."""
         if share is None:
             self.outside.setText("")
             return
@@ -131,7 +132,8 @@ class HeatmapControls(QWidget):
         self.outside.style().polish(self.outside)
         text = (
             f"{share * 100:.0f}% of the {explained} heat map lies outside the usual lung fields"
-            " (a mean outline of 517 films, not this film's own lungs)"
+            " (a mean outline of 517 films, not this film's own lungs;"
+            f" a map spread evenly would have {even * 100:.0f}%)"
         )
         if share >= OUTSIDE_WARNING:
             text += ": the model may have looked at labels, markers, borders or the abdomen"

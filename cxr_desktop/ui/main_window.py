@@ -42,7 +42,7 @@ from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.output_paths import check_output
 from cxr_desktop.core.privacy import path_labeller
-from cxr_desktop.core.windowing import Window, presets
+from cxr_desktop.core.windowing import FILE_PRESET, FULL_PRESET, PRESET_PERCENTILES, Window, presets
 from cxr_desktop.exports.report_pdf import ImageReport, write_image_report
 from cxr_desktop.ui import style
 from cxr_desktop.ui.batch_controller import BatchController
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
         )
         self.act_resume.setEnabled(read_unfinished() is not None)
         self.preset_menu_actions: list[QAction] = []
-        for number, name in enumerate(("File (VOI)", "Full range", "Lung", "Mediastinum", "Bone"), start=2):
+        for number, name in enumerate((FILE_PRESET, FULL_PRESET, *PRESET_PERCENTILES), start=2):
             action = a(
                 f"Window: {name}",
                 lambda _=False, n=name: self.apply_preset(n),
@@ -696,7 +696,8 @@ class MainWindow(QMainWindow):
             self.heatmap.set_outside_share(None, "")
             return
         name = self.heatmap.selected_class or self.score.prediction
-        self.heatmap.set_outside_share(outside_share(self._cam(), prior), display_name(name))
+        even = outside_share(np.ones_like(self._cam()), prior)
+        self.heatmap.set_outside_share(outside_share(self._cam(), prior), display_name(name), even)
 
     def _update_overlay(self) -> None:
         """Rebuild the overlay image only when the score, explained class or colour map changed;

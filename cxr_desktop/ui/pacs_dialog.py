@@ -59,11 +59,14 @@ class PacsDialog(QDialog):
         screen: Callable[[list[Path], Path | None], None],
         parent: QWidget | None = None,
         retrieve_dir: Path | None = None,
+        current_film: Callable[[], tuple[Path | None, str]] = lambda: (None, ""),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open from PACS")
         self.store, self.open_image, self.screen = store, open_image, screen
         self.retrieve_dir = retrieve_dir or user_data_dir() / "pacs-retrieved"
+        self.current_film = current_film
+        self._engines: dict[str, tuple[Any, Any]] = {}
         self.studies: list[Any] = []
         self.busy = False
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxr-pacs")
@@ -143,6 +146,9 @@ class PacsDialog(QDialog):
         self.viewer_button = QPushButton("Open in viewer")
         self.batch_button = QPushButton("Screen as batch")
         self.close_button = QPushButton("Close")
+        self.send_button = QPushButton("Send result of the open film")
+        self.send_button.setToolTip("Score the film open in the viewer and send its SR and heat-map to this node")
+        self.send_button.clicked.connect(self.send_result)
         self.viewer_button.clicked.connect(self.open_in_viewer)
         self.batch_button.clicked.connect(self.screen_as_batch)
         self.close_button.clicked.connect(self.close)
@@ -151,7 +157,7 @@ class PacsDialog(QDialog):
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         actions = QHBoxLayout()
         actions.addWidget(self.status, 1)
-        for button in (self.viewer_button, self.batch_button, self.close_button):
+        for button in (self.send_button, self.viewer_button, self.batch_button, self.close_button):
             actions.addWidget(button)
 
         layout = QVBoxLayout(self)
@@ -257,6 +263,38 @@ class PacsDialog(QDialog):
 
     def screen_as_batch(self) -> None:
         self._retrieve(batch=True)
+
+    def send_result(self) -> None:
+        """Score the viewer's film (same scoring path as everywhere) and C-STORE its SR and heat-map."""
+        node = self._node()
+        path, model = self.current_film()
+        if node is None:
+            return
+        if path is None:
+            self._say("Open a DICOM film in the viewer first.", error=True)
+            return
+        aet = self._local_aet()
+
+        def work() -> str:
+            from cxr_desktop.pacs.film_results import film_results
+            from cxr_desktop.pacs.send import send_instances
+
+            bundle, engine = self._engine(model)
+            results = film_results(path, bundle, engine, self.retrieve_dir.parent / "pacs-results")
+            send_instances(node, [results.sr, results.heatmap], aet)
+            return f"Sent the SR and heat-map of {path.name} ({bundle.title}) to {node.label}."
+
+        self._start(f"Scoring {path.name} and sending its result…", work, self._say, node)
+
+    def _engine(self, model: str) -> tuple[Any, Any]:
+        """The bundle and engine for ``model``, loaded once per dialog on the worker thread."""
+        if model not in self._engines:
+            from cxr_desktop.core.bundle import load_bundle
+            from cxr_desktop.engine import load_engine
+
+            bundle = load_bundle(model)
+            self._engines[model] = (bundle, load_engine(bundle))
+        return self._engines[model]
 
     def _find(self, node: Node, query: Any) -> list[Any]:
         from cxr_desktop.pacs import dicomweb
@@ -377,7 +415,7 @@ class PacsDialog(QDialog):
         return check_ae_title(self.local_aet_edit.text() or DEFAULT_AE_TITLE)
 
     def _enable(self, enabled: bool) -> None:
-        for button in (self.echo_button, self.search_button, self.viewer_button, self.batch_button):
+        for button in (self.echo_button, self.search_button, self.viewer_button, self.batch_button, self.send_button):
             button.setEnabled(enabled)
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -393,7 +431,13 @@ def show_pacs_dialog(window: Any) -> PacsDialog:
     """The window's PACS dialog (one per window), shown and raised."""
     dialog = window.findChild(PacsDialog)
     if dialog is None:
-        dialog = PacsDialog(window.settings.store, window.open_image, window.screen, parent=window)
+        dialog = PacsDialog(
+            window.settings.store,
+            window.open_image,
+            window.screen,
+            parent=window,
+            current_film=lambda: (window.radiograph.path if window.radiograph is not None else None, window.model_name),
+        )
     dialog.show()
     dialog.raise_()
     return dialog
