@@ -13,6 +13,7 @@ pytest.importorskip("PyQt5")
 
 from PyQt5.QtCore import QSettings  # noqa: E402
 
+from cxr_desktop.pacs import dicomweb  # noqa: E402
 from cxr_desktop.pacs.send import send_instances  # noqa: E402
 
 SHOTS = Path(__file__).resolve().parents[1] / "_artifacts" / "screenshots"
@@ -106,7 +107,15 @@ def test_menu_opens_a_retrieved_film_in_the_viewer(qtbot, orthanc, pushed, tiny_
             dialog.viewer_button.click()
         assert window.radiograph is not None and window.radiograph.dicom.patient_id == "CXRTEST0000"
         assert window.grab().save(str(SHOTS / "pacs-2-opened-in-viewer.png"))
-        assert dialog.grab().save(str(SHOTS / "pacs-3-dialog-after-open.png"))
+
+        dialog.send_button.click()
+        wait_idle(qtbot, dialog)
+        assert dialog.status.text().startswith("Sent the SR and heat-map"), dialog.status.text()
+        assert dialog.grab().save(str(SHOTS / "pacs-3-result-sent.png"))
+        study = window.radiograph.dicom.study_uid
+        back = dicomweb.retrieve_study(orthanc.dicomweb, study, tmp_path / "back")
+        modalities = sorted(pydicom.dcmread(path, stop_before_pixels=True).Modality for path in back)
+        assert modalities == ["DX", "DX", "DX", "OT", "SR"]
     finally:
         window.close()
     assert not window.host.thread.isRunning()
