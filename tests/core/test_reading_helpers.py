@@ -49,8 +49,12 @@ def test_file_window_in_stored_units_reproduces_the_decoder(sample_images, tmp_p
 def test_monochrome1_presets_run_the_other_way(sample_images, tmp_path):
     stored = 4095 - real_stored(sample_images[1])
     path = write(make_dataset(stored, bits_stored=12, photometric="MONOCHROME1"), tmp_path / "m1.dcm")
-    modality = film_details(load_radiograph(path)).modality
+    radiograph = load_radiograph(path)
+    modality = film_details(radiograph).modality
     assert modality.monochrome1 and modality.file_window is None
+    quantised = quantise(modality)
+    grey = np.take(lookup_table(quantised, modality.default_window(), monochrome1=True), quantised.indices)
+    assert np.abs(grey.astype(int) - np.round(radiograph.pixels * 255).astype(int)).max() <= 1, "same as the decoder"
     found = presets(modality)
     assert found["Lung"].center > found["Bone"].center, "lungs are dark: high values in MONOCHROME1"
     assert FILE_PRESET not in found
