@@ -6,6 +6,7 @@ The parser is built without importing pynetdicom, so the other commands start no
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import signal
 import ssl
@@ -57,6 +58,11 @@ def tls_context(cert: Path, key: Path | None, ca: Path | None) -> ssl.SSLContext
 
 
 def run_listen(args: argparse.Namespace) -> int:
+    if not all(importlib.util.find_spec(name) for name in ("pynetdicom", "highdicom")):
+        from cxr_desktop.pacs.nodes import NOT_INSTALLED
+
+        print(f"cxr-desktop: error: {NOT_INSTALLED}", file=sys.stderr)
+        return 2
     from cxr_desktop.core.appdirs import user_data_dir
     from cxr_desktop.core.bundle import load_bundle
     from cxr_desktop.pacs.listener import Listener

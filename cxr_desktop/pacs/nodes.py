@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
-
-from pynetdicom import AE
-from pynetdicom.association import Association
-from pynetdicom.sop_class import Verification
+from typing import TYPE_CHECKING, Any
 
 from cxr_desktop.core.errors import CxrError
+
+if TYPE_CHECKING:
+    from pynetdicom import AE
+    from pynetdicom.association import Association
 
 #: The AE title this application calls with and answers to unless told otherwise.
 DEFAULT_AE_TITLE = "CXRDESKTOP"
 
 #: Seconds to wait for a remote node to answer before saying it did not.
 TIMEOUT_S = 30.0
+
+
+#: Said when the optional DICOM network packages are missing.
+NOT_INSTALLED = "DICOM networking is not installed (pip install .[pacs])"
 
 
 class PacsError(CxrError):
@@ -92,6 +96,9 @@ def nodes_from_json(text: str) -> list[Node]:
 
 
 def application_entity(calling_ae: str = DEFAULT_AE_TITLE) -> AE:
+    """An AE calling as ``calling_ae``; pynetdicom is imported here so settings code needs none of it."""
+    from pynetdicom import AE
+
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = TIMEOUT_S
     return ae
@@ -112,6 +119,8 @@ def associate(ae: AE, node: Node, **kwargs: Any) -> Association:
 
 def echo(node: Node, calling_ae: str = DEFAULT_AE_TITLE) -> None:
     """C-ECHO ``node``; returns quietly when it answers, raises ``PacsError`` saying what failed."""
+    from pynetdicom.sop_class import Verification
+
     ae = application_entity(calling_ae)
     ae.add_requested_context(Verification)
     assoc = associate(ae, node)

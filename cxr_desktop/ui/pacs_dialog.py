@@ -35,7 +35,15 @@ from PyQt5.QtWidgets import (
 
 from cxr_desktop.core.appdirs import user_data_dir
 from cxr_desktop.core.errors import CxrError
-from cxr_desktop.pacs.nodes import DEFAULT_AE_TITLE, Node, check_ae_title, check_port, nodes_from_json, nodes_to_json
+from cxr_desktop.pacs.nodes import (
+    DEFAULT_AE_TITLE,
+    NOT_INSTALLED,
+    Node,
+    check_ae_title,
+    check_port,
+    nodes_from_json,
+    nodes_to_json,
+)
 
 #: How a study is brought here.
 METHODS = ("C-GET", "C-MOVE", "DICOMweb")
@@ -353,6 +361,8 @@ class PacsDialog(QDialog):
                 result, error = work(), None
             except CxrError as exc:
                 result, error = None, str(exc)
+            except ImportError:
+                result, error = None, NOT_INSTALLED
             except Exception as exc:  # noqa: BLE001 - shown as what failed, never a traceback
                 result, error = None, f"{node.label}: {type(exc).__name__}: {exc}"
             self._relay.finished.emit(done, result, error)

@@ -8,6 +8,9 @@ from pathlib import Path
 import pydicom
 import pytest
 
+pytest.importorskip("pynetdicom", reason="the pacs extra is not installed (pip install .[pacs])")
+pytest.importorskip("highdicom", reason="the pacs extra is not installed (pip install .[pacs])")
+
 from tests.pacs.films import adult_films, write_films
 from tests.pacs.orthanc import dicomweb_plugin, free_port, orthanc_binary, start_orthanc
 

@@ -109,3 +109,15 @@ def test_listen_scores_forwards_and_logs_every_instance(films, collector, tmp_pa
     assert "Encapsulated PDF" in rows[3]["message"] and rows[4]["message"].startswith("stored, not scored")
     assert all(row["forwarded"] == "OTHER@127.0.0.1:" + str(collector.port) for row in rows[:2])
     assert all(Path(row["stored_path"]).is_file() for row in rows)
+
+
+def test_listen_refuses_bad_options_with_a_reason(capsys, tmp_path):
+    store = ["--store", str(tmp_path)]
+    assert main(["listen", "--forward", "nonsense", *store]) == 2
+    assert "is not HOST:PORT:AET" in capsys.readouterr().err
+    assert main(["listen", "--host", "0.0.0.0", *store]) == 2
+    assert "name them with --allow" in capsys.readouterr().err
+    assert main(["listen", "--ae-title", "A" * 17, *store]) == 2
+    assert "is not an AE title" in capsys.readouterr().err
+    assert main(["listen", "--port", "70000", *store]) == 2
+    assert "outside 1-65535" in capsys.readouterr().err
