@@ -298,7 +298,13 @@ class MainWindow(QMainWindow):
             "resume",
             "Continue the folder batch that was cancelled or interrupted, where it stopped",
         )
-        self.act_resume.setEnabled(read_unfinished() is not None)
+        unfinished = read_unfinished()
+        self.act_resume.setEnabled(unfinished is not None)
+        if unfinished is not None:
+            self.status_view.setText(
+                f"An unfinished batch can be resumed ({len(unfinished.rows)} screened so far):"
+                " File > Resume (Ctrl+Shift+R)"
+            )
         self.preset_menu_actions: list[QAction] = []
         for number, name in enumerate((FILE_PRESET, FULL_PRESET, *PRESET_PERCENTILES), start=2):
             action = a(

@@ -168,7 +168,7 @@ def test_batch_left_by_a_crash_resumes_in_a_new_window(qtbot, make_window, sampl
     )
     journal.close(complete=False)
     window = make_window()
-    assert window.act_resume.isEnabled()
+    assert window.act_resume.isEnabled() and "can be resumed (1 screened so far)" in window.status_view.text()
     with qtbot.waitSignal(window.batch_completed, timeout=120_000):
         window.resume_batch()
     rows = {item.row.path: item.row for item in window.batch.model.items}
