@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from PyQt5.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt
-from PyQt5.QtGui import QBrush, QPixmap
+from PyQt5.QtGui import QBrush, QColor, QPixmap
 
 from cxr_desktop.core.scoring import ScreeningRow
 from cxr_desktop.core.triage import GROUP_LABELS, READ_ERROR, READABLE, UNUSUAL, triage_group, triage_key
@@ -19,6 +19,8 @@ from cxr_desktop.ui.qimage import grey_to_qimage
 from cxr_desktop.core.decision import display_name
 from cxr_desktop.ui.worker import BatchRow
 
+#: A faint tint per triage group after the first, so the groups read as blocks in the table.
+GROUP_BACKGROUNDS = {UNUSUAL: QBrush(QColor(44, 39, 27)), READ_ERROR: QBrush(QColor(46, 29, 31))}
 SORT_ROLE = Qt.UserRole
 PATH_ROLE = Qt.UserRole + 1
 
@@ -113,6 +115,8 @@ class ResultsTableModel(QAbstractTableModel):
                 return f"{row.path}\nsha256 {row.sha256 or '—'}"
             if column == self.message_column and row.message:
                 return row.message
+        if role == Qt.BackgroundRole and triage_group(row) != READABLE:
+            return GROUP_BACKGROUNDS[triage_group(row)]
         if role == Qt.TextAlignmentRole and 4 <= column <= self.risk_column:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == Qt.ForegroundRole:
