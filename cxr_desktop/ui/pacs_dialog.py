@@ -71,7 +71,7 @@ class PacsDialog(QDialog):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Open from PACS")
-        self.store, self.open_image, self.screen = store, open_image, screen
+        self.store, self.open_film, self.screen_films = store, open_image, screen
         self.retrieve_dir = retrieve_dir or user_data_dir() / "pacs-retrieved"
         self.current_film = current_film
         self._engines: dict[str, tuple[Any, Any]] = {}
@@ -404,14 +404,14 @@ class PacsDialog(QDialog):
             self._say("The node sent no images for that study.", error=True)
             return
         self._say(f"Retrieved {len(paths)} image(s); opening {paths[0].name}.")
-        self.open_image(sorted(paths)[0])
+        self.open_film(sorted(paths)[0])
 
     def _on_retrieved_batch(self, paths: list[Path]) -> None:
         if not paths:
             self._say("The node sent no images for those studies.", error=True)
             return
         self._say(f"Retrieved {len(paths)} image(s); screening them as a batch.")
-        self.screen(sorted(paths), self.retrieve_dir)
+        self.screen_films(sorted(paths), self.retrieve_dir)
 
     # --- helpers ----------------------------------------------------------------------------------
     def _node(self) -> Node | None:
