@@ -123,7 +123,3 @@ def read_unfinished(path: Path | None = None) -> Unfinished | None:
         except (ValueError, KeyError, TypeError, AttributeError):
             break
     return Unfinished(plan, rows)
-
-
-def discard(path: Path | None = None) -> None:
-    (path or journal_path()).unlink(missing_ok=True)

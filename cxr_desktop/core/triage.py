@@ -5,8 +5,6 @@ among the low-risk films nor top the list); then files that could not be read at
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-
 from cxr_desktop.core.scoring import ScreeningRow
 
 READABLE, UNUSUAL, READ_ERROR = 0, 1, 2
@@ -27,7 +25,3 @@ def triage_key(row: ScreeningRow) -> tuple[int, float]:
     """Ascending order of this key is the triage order: group, then risk from high to low."""
     risk = -1.0 if math.isnan(row.risk) else row.risk
     return triage_group(row), -risk
-
-
-def triage_order(rows: Iterable[ScreeningRow]) -> list[ScreeningRow]:
-    return sorted(rows, key=triage_key)

@@ -195,10 +195,6 @@ class ResultsFilter(QSortFilterProxyModel):
         self.prediction, self.group, self.flag = prediction, group, flag
         self.invalidateFilter()
 
-    @property
-    def filtered(self) -> bool:
-        return bool(self.prediction or self.group or self.flag)
-
     def shown_rows(self) -> list[ScreeningRow]:
         """The rows as the table shows them: filtered, in its current order."""
         model: ResultsTableModel = self.sourceModel()
