@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
-import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -38,12 +37,19 @@ from cxr_desktop.distributed.dependency import import_distributed
 from cxr_desktop.distributed.earlier_rows import backup_path, earlier_rows, keep_backup
 from cxr_desktop.distributed.in_order import InOrder
 from cxr_desktop.distributed.progress import Progress
+from cxr_desktop.engine.device import usable_cores
 from cxr_desktop.exports.results_csv import ResultsCsv
 
-#: Worker deaths a task may cause before the scheduler gives up on it (``KilledWorker``), for the
-#: local cluster; a remote scheduler keeps its own setting. One retry on another worker covers a
-#: worker lost to something else; beyond that, splitting the chunk finds the film at fault.
-ALLOWED_FAILURES = 1
+#: The local cluster's scheduler settings (a remote scheduler is started with the same, see
+#: docs/distributed.md). ``allowed-failures``: worker deaths a task may cause before the scheduler
+#: gives up on it (``KilledWorker``): one retry on another worker covers a worker lost to something
+#: else, and beyond that, halving the chunk finds the film at fault. ``worker-saturation`` 1.0:
+#: a worker holds only the task it runs, because a dying worker counts a death against every task
+#: it holds, and a chunk queued behind a film that crashes workers must not be blamed for it.
+SCHEDULER_CONFIG = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
 
 #: How long to wait for a remote scheduler to answer, and for its first worker.
 CONNECT_TIMEOUT = "30s"
@@ -59,8 +65,8 @@ def run_dask_screen(args: argparse.Namespace) -> int:
     try:
         if args.heatmaps is not None:
             raise CxrError("--heatmaps is not available with --backend dask; run without --backend for heat-maps")
-        if args.chunk_size < 1:
-            raise CxrError("--chunk-size must be at least 1")
+        if args.chunk_size < 1 or (args.workers is not None and args.workers < 1):
+            raise CxrError("--chunk-size and --workers must be at least 1")
         distributed = import_distributed()
         bundle = load_bundle(args.model)
         films = find_images(args.folder)
@@ -88,6 +94,7 @@ def run_dask_screen(args: argparse.Namespace) -> int:
                 bundle_hash(bundle),
                 engine=getattr(args, "engine", "auto"),
                 precision=getattr(args, "precision", "auto"),
+                share_cores=0 if args.scheduler else _local_workers(args),
             )
             workers = _admit_workers(client, plugin)
             print(
@@ -121,7 +128,7 @@ def run_dask_screen(args: argparse.Namespace) -> int:
         f" scored; CSV: {args.csv}",
         file=sys.stderr,
     )
-    if outcome != "done:":
+    if outcome == "interrupted after":
         print(
             f"continue with the same command and --resume (it scores only the {len(films) - results.count}"
             " files not in the CSV)",
@@ -166,15 +173,18 @@ def _client(distributed: ModuleType, args: argparse.Namespace) -> Iterator[Any]:
         with client:
             yield client
         return
-    workers = args.workers or os.cpu_count() or 1
-    if workers < 1:
-        raise CxrError("--workers must be at least 1")
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    workers = _local_workers(args)
+    with dask.config.set(SCHEDULER_CONFIG):
         cluster = distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, silence_logs=logging.ERROR
         )
     with cluster, distributed.Client(cluster) as client:
         yield client
+
+
+def _local_workers(args: argparse.Namespace) -> int:
+    """One worker per core by default: each gets its core (``worker_state.pin_to_share``)."""
+    return int(args.workers or usable_cores())
 
 
 def _admit_workers(client: Any, plugin: Any) -> str:

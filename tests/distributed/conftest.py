@@ -31,9 +31,9 @@ def dask_cluster():
     import dask
     from distributed import Client, LocalCluster
 
-    from cxr_desktop.distributed.run import ALLOWED_FAILURES
+    from cxr_desktop.distributed.run import SCHEDULER_CONFIG
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
+    with dask.config.set(SCHEDULER_CONFIG):
         cluster = LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, silence_logs=logging.ERROR, dashboard_address=":0"
         )

@@ -112,28 +112,49 @@ def worker_pids(client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
-class PoisonFilm(WorkerPlugin):
-    """Makes reading one film kill the worker process, as a decoder crash on a hostile file would."""
+class LoaderHook(WorkerPlugin):
+    """Wraps the loader the screening loop calls on every worker (restarted ones too)."""
+
+    def setup(self, worker) -> None:
+        from cxr_desktop.core import screening
+
+        self.original = original = screening.load_radiograph
+
+        def load(path, *args, **kwargs):
+            self.before(Path(path))
+            return original(path, *args, **kwargs)
+
+        screening.load_radiograph = load
+
+    def before(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def teardown(self, worker) -> None:
+        from cxr_desktop.core import screening
+
+        screening.load_radiograph = self.original
+
+
+class PoisonFilm(LoaderHook):
+    """Reading one film kills the worker process, as a decoder crash on a hostile file would."""
 
     name = "poison-film"
 
     def __init__(self, film_name: str) -> None:
         self.film_name = film_name
 
-    def setup(self, worker) -> None:
-        from cxr_desktop.core import screening
+    def before(self, path: Path) -> None:
+        if path.name == self.film_name:
+            os._exit(70)
 
-        self.original = screening.load_radiograph
-        original, film_name = self.original, self.film_name
 
-        def load(path, *args, **kwargs):
-            if Path(path).name == film_name:
-                os._exit(70)
-            return original(path, *args, **kwargs)
+class SlowFilms(LoaderHook):
+    """Every film takes ``seconds`` longer to read (a slow share), so a test can stop a run midway."""
 
-        screening.load_radiograph = load
+    name = "slow-films"
 
-    def teardown(self, worker) -> None:
-        from cxr_desktop.core import screening
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
 
-        screening.load_radiograph = self.original
+    def before(self, path: Path) -> None:
+        time.sleep(self.seconds)

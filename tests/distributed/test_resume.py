@@ -5,25 +5,29 @@ from __future__ import annotations
 import signal
 from collections import Counter
 
-from tests.distributed.helpers import read_csv, run_screen, scored_paths, start_screen, wait_for_rows
+from tests.distributed.helpers import SlowFilms, read_csv, run_screen, scored_paths, start_screen, wait_for_rows
 from tests.distributed.test_same_csv import assert_same_csv
 
 
 def test_ctrl_c_then_resume_gives_the_serial_csv_scoring_each_remaining_film_once(
     dask_cluster, films_40, serial_40, tmp_path
 ):
-    address, _ = dask_cluster
+    address, client = dask_cluster
     out = tmp_path / "dask.csv"
-    dask = ("--backend", "dask", "--scheduler", address, "--chunk-size", "4")
-    process = start_screen(films_40, out, *dask, audit_dir=tmp_path / "first")
-    wait_for_rows(out, 8, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    dask = ("--backend", "dask", "--scheduler", address, "--chunk-size", "2")
+    client.register_plugin(SlowFilms(0.25))
+    try:
+        process = start_screen(films_40, out, *dask, audit_dir=tmp_path / "first")
+        wait_for_rows(out, 1, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        client.unregister_worker_plugin(SlowFilms.name)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr
     kept = read_csv(out)
     order = [row["path"] for row in serial_40]
-    assert 8 <= len(kept) < 40
+    assert 1 <= len(kept) < 40
     assert [row["path"] for row in kept] == sorted((row["path"] for row in kept), key=order.index)
 
     result = run_screen(films_40, out, *dask, "--resume", audit_dir=tmp_path / "second")
