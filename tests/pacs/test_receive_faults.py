@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import socket
 import time
 from io import BytesIO
@@ -52,3 +53,27 @@ def test_a_dropped_sender_leaves_no_half_stored_instance(films, tmp_path):
         assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == [stored[0].path]
     finally:
         server.stop()
+
+
+def test_an_unreachable_forward_node_loses_no_result(films, engine, bundle_3class, tmp_path):
+    from cxr_desktop.pacs.listener import Listener
+    from cxr_desktop.pacs.receive_log import ReceiveLog
+    from tests.pacs.orthanc import free_port
+
+    receive_log = ReceiveLog(tmp_path / "received.csv", bundle_3class.classes)
+    forward = Node("GONE", "127.0.0.1", free_port())
+    listener = Listener(engine, bundle_3class, receive_log, tmp_path / "results", forward=forward)
+    server = StorageServer(tmp_path / "store", listener.received, port=0)
+    server.start()
+    try:
+        send_instances(Node("CXRDESKTOP", "127.0.0.1", server.port), [pydicom.dcmread(films[0])])
+        listener.wait_idle()
+    finally:
+        server.stop()
+        listener.stop()
+        receive_log.close()
+    with open(tmp_path / "received.csv", newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["status"] == "scored" and row["forwarded"].startswith("failed: GONE@127.0.0.1")
+    kept = {path.stem for path in (tmp_path / "results").rglob("*.dcm")}
+    assert kept == {row["sr_uid"], row["heatmap_uid"]}
