@@ -64,6 +64,7 @@ def film_details(radiograph: Radiograph) -> FilmDetails:
 def _details(
     modality: ModalityImage, spacing: PixelSpacing | None = None, tags: tuple[TagRow, ...] = (), name: str = ""
 ) -> FilmDetails:
+    modality.presets  # computed here, off the GUI thread, and cached on the film
     return FilmDetails(modality, quantise(modality), spacing, tags, name)
 
 

@@ -42,7 +42,7 @@ from cxr_desktop.core.overlay import colorize, heatmap_to_image, render_overlay
 from cxr_desktop.core.image import Radiograph
 from cxr_desktop.core.output_paths import check_output
 from cxr_desktop.core.privacy import path_labeller
-from cxr_desktop.core.windowing import FILE_PRESET, FULL_PRESET, PRESET_PERCENTILES, Window, presets
+from cxr_desktop.core.windowing import FILE_PRESET, FULL_PRESET, PRESET_PERCENTILES, Window
 from cxr_desktop.exports.report_pdf import ImageReport, write_image_report
 from cxr_desktop.ui import style
 from cxr_desktop.ui.batch_controller import BatchController
@@ -452,7 +452,7 @@ class MainWindow(QMainWindow):
     def apply_preset(self, name: str) -> bool:
         """Window/level preset by name (see ``core.windowing.presets``); False when the film has none."""
         modality = self.viewer.modality
-        found = presets(modality) if modality is not None else {}
+        found = modality.presets if modality is not None else {}
         if name not in found:
             self.status_view.setText(f"No '{name}' window for this film")
             return False
@@ -936,7 +936,7 @@ class MainWindow(QMainWindow):
         modality = self.viewer.modality
         self.preset_box.blockSignals(True)
         self.preset_box.clear()
-        self.preset_box.addItems(list(presets(modality)) if modality is not None else [])
+        self.preset_box.addItems(list(modality.presets) if modality is not None else [])
         self.preset_box.blockSignals(False)
         integral = modality is not None and modality.integral
         for box in (self.width_box, self.level_box):
