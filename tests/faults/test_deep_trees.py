@@ -36,13 +36,33 @@ def _nest(top: Path, names: list[str], film: Path) -> Path:
     return top.joinpath(*names, film.name)
 
 
+def _remove_nested(top: Path, names: list[str], film: str) -> None:
+    """Delete what ``_nest`` made, bottom up through folder descriptors: pytest's own clean-up
+    (``shutil.rmtree``) recurses once per level and would fail on the 1,100-deep tree."""
+    fds = [os.open(top, os.O_RDONLY)]
+    try:
+        for name in names:
+            fds.append(os.open(name, os.O_RDONLY, dir_fd=fds[-1]))
+        os.unlink(film, dir_fd=fds[-1])
+        for name in reversed(names):
+            os.close(fds.pop())
+            os.rmdir(name, dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def test_a_1100_deep_tree_is_walked_and_its_film_scored(tmp_path, sample_images, tiny_engine, tiny_bundle):
-    deepest = _nest(tmp_path, ["d"] * 1100, sample_images[0])
+    names = ["d"] * 1100
+    deepest = _nest(tmp_path, names, sample_images[0])
     shutil.copy(sample_images[1], tmp_path / "top.jpg")
-    found = find_images(tmp_path)
-    assert found == [deepest, tmp_path / "top.jpg"] or found == [tmp_path / "top.jpg", deepest]
-    rows = list(screen(found, tiny_engine, thresholds=tiny_bundle.thresholds))
-    assert [row.status for row in rows] == ["ok", "ok"]
+    try:
+        found = find_images(tmp_path)
+        assert found == [tmp_path / "top.jpg", deepest]
+        rows = list(screen(found, tiny_engine, thresholds=tiny_bundle.thresholds))
+        assert [row.status for row in rows] == ["ok", "ok"]
+    finally:
+        _remove_nested(tmp_path, names, sample_images[0].name)
 
 
 def test_a_path_too_long_to_open_is_an_error_row(tmp_path, sample_images, tiny_engine, tiny_bundle):
