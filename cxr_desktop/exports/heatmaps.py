@@ -14,11 +14,16 @@ import tempfile
 from pathlib import Path
 
 from cxr_desktop.core.atomic import write_png_atomic
+from cxr_desktop.core.image import reduce
 from cxr_desktop.core.overlay import heatmap_to_image, render_overlay
 from cxr_desktop.core.privacy import IDENTIFIER_MODES, pseudonym
 from cxr_desktop.core.scoring import ScreeningRow
 
 SUFFIX = ".gradcam.png"
+
+#: Overlay files are rendered with their longer side at most this long: blending a 4000 x 4000 film
+#: in float32 RGB took 0.9 GB for a picture no screen shows at that size.
+MAX_OVERLAY_SIDE = 2048
 
 #: Room left under the usual 255-byte file-name limit for the suffix and the hash of a long name.
 _MAX_READABLE_BYTES = 180
@@ -65,10 +70,11 @@ def write_heatmap(
     """Write the overlay explaining the row's predicted class; the row must hold its radiograph and maps."""
     if row.radiograph is None:
         raise ValueError(f"{row.path.name}: the row no longer holds its image")
-    radiograph = row.radiograph
-    heatmap = heatmap_to_image(row.cam(row.prediction), radiograph.width, radiograph.height)
+    pixels = row.radiograph.pixels
+    pixels = reduce(pixels, -(-max(pixels.shape[:2]) // MAX_OVERLAY_SIDE))
+    heatmap = heatmap_to_image(row.cam(row.prediction), pixels.shape[1], pixels.shape[0])
     target = folder / heatmap_name(row.path, root, identifiers=identifiers, key=key, sha256=row.sha256)
-    write_png_atomic(target, render_overlay(radiograph.pixels, heatmap))
+    write_png_atomic(target, render_overlay(pixels, heatmap))
     return target
 
 

@@ -11,12 +11,14 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from cxr_desktop.core.atomic import atomic_path
 from cxr_desktop.core.decision import NEGATIVE_CLASS, display_name, finding_detail
+from cxr_desktop.core.privacy import display_path, path_labeller
 from cxr_desktop.core.scoring import ScreeningRow
 
 DISCLAIMER = (
@@ -128,7 +130,7 @@ def write_image_report(target: str | Path, report: ImageReport) -> Path:
     bars.tick_params(axis="x", labelsize=8)
     for side in ("top", "right"):
         bars.spines[side].set_visible(False)
-    lines = [f"File: {report.path.name}", f"SHA-256: {report.sha256}"]
+    lines = [f"File: {display_path(report.path.name)}", f"SHA-256: {report.sha256}"]
     lines += [f"{key}: {value}" for key, value in report.study.items() if value]
     if report.warnings:
         lines += [f"Warning: {text}" for text in report.warnings]
@@ -165,8 +167,14 @@ def write_batch_summary(
     folder: Path | None,
     complete: bool,
     generated: datetime | None = None,
+    identifiers: str = "keep",
+    key: bytes | None = None,
 ) -> Path:
-    """A summary page (counts, risk histogram) followed by the table, most suspicious first."""
+    """A summary page (counts, risk histogram) followed by the table, most suspicious first.
+
+    ``identifiers`` names the films as the CSV's path column does ("keep", "pseudonymise", "omit");
+    in the last two the folder's path is withheld too, since folder names hold patient names.
+    """
     from matplotlib.backends.backend_pdf import PdfPages
 
     generated = generated or datetime.now().astimezone()
@@ -177,7 +185,7 @@ def write_batch_summary(
         fig.text(0.05, 0.93, "Folder screening summary", fontsize=16, weight="bold")
         status = "complete" if complete else "INCOMPLETE (cancelled): only the files listed were scored"
         header = [
-            f"Folder: {folder}" if folder else "",
+            f"Folder: {display_path(folder) if identifiers == 'keep' else '(withheld)'}" if folder else "",
             f"Model: {model_title}",
             f"Generated: {generated:%Y-%m-%d %H:%M %Z}",
             f"Run: {status}",
@@ -193,11 +201,22 @@ def write_batch_summary(
         fig.text(0.05, 0.05, DISCLAIMER, fontsize=8.5, wrap=True, color="#7a4b00")
         pdf.savefig(fig)
         for start in range(0, max(len(ordered), 1), TABLE_ROWS_PER_PAGE):
-            pdf.savefig(_table_page(ordered[start : start + TABLE_ROWS_PER_PAGE], classes, folder, start))
+            page = ordered[start : start + TABLE_ROWS_PER_PAGE]
+            pdf.savefig(_table_page(page, classes, _namer(identifiers, key, folder), start))
     return target
 
 
-def _table_page(rows: list[ScreeningRow], classes: list[str], folder: Path | None, start: int):
+def _namer(identifiers: str, key: bytes | None, folder: Path | None) -> Callable[[Path], str]:
+    """The table's file column: the path below the folder, or the CSV's pseudonym, or nothing."""
+    if identifiers != "keep":
+        label = path_labeller(identifiers, key)
+        return lambda path: label(path) or "(omitted)"
+    return lambda path: display_path(
+        path.relative_to(folder).as_posix() if folder and path.is_relative_to(folder) else path.name
+    )
+
+
+def _table_page(rows: list[ScreeningRow], classes: list[str], name_of: Callable[[Path], str], start: int):
     fig = _figure(A4_LANDSCAPE)
     axes = fig.add_axes((0.03, 0.04, 0.94, 0.88 * (len(rows) + 1) / (TABLE_ROWS_PER_PAGE + 1) if rows else 0.88))
     axes.set_position((0.03, 0.92 - axes.get_position().height, 0.94, axes.get_position().height))
@@ -205,7 +224,7 @@ def _table_page(rows: list[ScreeningRow], classes: list[str], folder: Path | Non
     columns = ["#", "file", "status", "prediction", *[f"P({display_name(c)})" for c in classes], "risk", "message"]
     cells = []
     for offset, row in enumerate(rows):
-        name = row.path.relative_to(folder).as_posix() if folder and row.path.is_relative_to(folder) else row.path.name
+        name = name_of(row.path)
         cells.append(
             [
                 str(start + offset + 1),
