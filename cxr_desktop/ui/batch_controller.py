@@ -20,7 +20,6 @@ from cxr_desktop.core.batch_journal import BatchJournal, BatchPlan, read_unfinis
 from cxr_desktop.core.scoring import ScreeningRow
 from cxr_desktop.exports.report_pdf import write_batch_summary
 from cxr_desktop.exports.results_csv import render_csv
-from cxr_desktop.ui.batch_panel import NO_IMAGES
 from cxr_desktop.ui.worker import BatchRow
 
 if TYPE_CHECKING:
@@ -162,8 +161,6 @@ class BatchController(QObject):
                 self.panel.set_classes(info.classes, self.panel.model.root)
             self.panel.set_total(total + self.resumed)
             self.panel.progress.setValue(self.resumed)
-            if total + self.resumed == 0:
-                self.window.show_no_images(self.panel.model.root)
 
     def _on_worker_batch_rows_ready(self, request_id: int, rows: list[BatchRow]) -> None:
         if request_id == self.request_id:
@@ -180,7 +177,7 @@ class BatchController(QObject):
         self.panel.finish(cancelled, seconds)
         self._close_journal(complete=not cancelled)
         if self.panel.total == 0 and not cancelled:
-            self.window.status_view.setText(f"{NO_IMAGES} in {self.panel.model.root}")
+            self.window.show_no_images(self.panel.model.root)
         else:
             self.window.status_view.setText(
                 "Batch cancelled; every row already scored is kept. File > Resume batch continues it."
