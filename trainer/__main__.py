@@ -143,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     onnx = sub.add_parser("export-onnx", help="write a bundle's network as an ONNX graph (re-export, no retraining)")
     onnx.add_argument("--model", required=True, help="bundle folder or bundled model name")
     onnx.add_argument(
-        "--int8", action="store_true", help="also quantise to int8 (calibrated on training films) and gate it"
+        "--int8",
+        action="store_true",
+        help="quantise the bundle's graph to int8 (calibrated on training films) and gate it on the test split;"
+        " exports the graph first only if the bundle has none",
     )
     onnx.add_argument("--data", type=Path, default=None, help=data_help)
 
@@ -204,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export_onnx(args) -> int:
-    from cxr_desktop.core.bundle import resolve_bundle_path
+    from cxr_desktop.core.bundle import load_bundle, resolve_bundle_path
     from trainer.onnx_export import export_onnx
 
     folder = resolve_bundle_path(args.model)
-    bundle = export_onnx(folder)
-    print(f"{bundle.title}: {bundle.onnx.file if bundle.onnx else '?'} written")
+    if not args.int8 or load_bundle(folder).onnx is None:
+        bundle = export_onnx(folder)
+        print(f"{bundle.title}: {bundle.onnx.file if bundle.onnx else '?'} written")
     if args.int8:
         from trainer.quantise import quantise_bundle
 

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cxr_desktop.core.bundle import REQUIRED_FIELDS, load_bundle
@@ -74,6 +75,13 @@ def test_export_writes_a_complete_bundle_that_the_engine_loads(runs):
     meta = bundle.metadata
     assert all(key in meta for key in REQUIRED_FIELDS)
     assert Engine(bundle).classes == ["covid", "pneumonia", "normal"]
+    assert bundle.onnx is not None and (bundle.folder / bundle.onnx.file).is_file()
+    from cxr_desktop.engine import load_engine
+
+    graph = load_engine(bundle, backend="onnxruntime", precision="float32")
+    reference = Engine(bundle, precision="float32")
+    batch = np.random.default_rng(0).random((2, 64, 64, bundle.preprocessing.channels), dtype=np.float32)
+    np.testing.assert_allclose(graph.explain(batch).probabilities, reference.explain(batch).probabilities, atol=1e-5)
     assert meta["network_data_format"]["inputs"]["image"]["spatial_shape"] == [64, 64]
     metrics = meta["metrics"]
     for key in ("test", "validation", "per_source", "per_age_group", "robustness"):
