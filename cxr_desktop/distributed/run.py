@@ -269,7 +269,7 @@ def _scored(
         elif future.status == "error":
             yield chunk[0], error_row(films[chunk[0]], CxrError(_failure(future.exception())))
         elif future.status == "cancelled":
-            raise SchedulerLostError("the scheduler cancelled the tasks")
+            raise SchedulerLostError("the connection to the scheduler was lost; its tasks were cancelled")
         else:
             # Finished, then lost with the worker that held the rows: Dask computes it again.
             chunks[future] = chunk

@@ -81,6 +81,8 @@ def run_screen(
 
 
 def start_screen(folder: Path, out: Path, *extra: str, audit_dir: Path | None = None) -> subprocess.Popen[str]:
+    """The run in the background, taking Ctrl+C (SIGINT) as a terminal's foreground job does, also
+    when the tests themselves were started as a background job (which ignores SIGINT, inherited)."""
     return subprocess.Popen(
         screen_command(folder, out, *extra),
         cwd=ROOT,
@@ -88,6 +90,7 @@ def start_screen(folder: Path, out: Path, *extra: str, audit_dir: Path | None = 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
