@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cxr_desktop import __version__
 from cxr_desktop.core.bundle import DEFAULT_MODEL
+from cxr_desktop.engine import BACKENDS
 from cxr_desktop.core.errors import CxrError
 from cxr_desktop.core.resources import samples_dir
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
@@ -41,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     screen.add_argument("--csv", type=Path, required=True, help="output CSV (written atomically as it goes)")
     screen.add_argument("--heatmaps", type=Path, default=None, help="write Grad-CAM overlay PNGs here")
     screen.add_argument("--batch-size", type=int, default=16)
+    screen.add_argument(
+        "--engine",
+        choices=BACKENDS,
+        default="auto",
+        help="inference runtime: auto (default: OpenVINO on a CPU, the GPU where one is usable), openvino,"
+        " onnxruntime, or tensorflow (the reference; needs the trainer extra)",
+    )
+    screen.add_argument(
+        "--precision",
+        choices=("auto", "float32", "int8", "bfloat16", "float16"),
+        default="auto",
+        help="auto: what the bundle and machine support best (int8 only where the bundle's accuracy gate passed)",
+    )
     screen.add_argument("--quiet", action="store_true", help="no progress bar")
     screen.add_argument(
         "--identifiers",
@@ -117,7 +131,7 @@ def run_screen(args: argparse.Namespace) -> int:
         bundle = load_bundle(args.model)
         from cxr_desktop.engine import load_engine
 
-        engine = load_engine(bundle)
+        engine = load_engine(bundle, backend=args.engine, precision=args.precision)
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2

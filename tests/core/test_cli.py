@@ -81,3 +81,20 @@ def test_no_screen_points_to_headless_command(tmp_path):
         "sys.exit(0 if not has_display() else 1)"
     )
     assert subprocess.run([sys.executable, "-c", env_script], cwd=ROOT).returncode == 0
+
+
+def test_screen_engine_choice_is_named_and_gives_the_same_results(sample_images, tmp_path):
+    """The bundled model on both CPU runtimes: same CSV to the 4 decimals written, runtime in the banner."""
+    tables = {}
+    for engine, name in (("openvino", "OpenVINO"), ("onnxruntime", "ONNX Runtime")):
+        out = tmp_path / f"{engine}.csv"
+        result = run_cli(
+            "screen", str(sample_images[0].parent), "--csv", str(out), "--engine", engine, "--identifiers", "keep"
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"{name}, float32" in result.stderr
+        tables[engine] = read_csv(out)
+    for a, b in zip(tables["openvino"], tables["onnxruntime"], strict=True):
+        assert a["path"] == b["path"] and a["prediction"] == b["prediction"] and a["flagged"] == b["flagged"]
+        for column in ("p_covid", "p_pneumonia", "p_normal"):
+            assert abs(float(a[column]) - float(b[column])) <= 2e-4
