@@ -18,6 +18,7 @@ from cxr_desktop.core import app_log
 @pytest.fixture
 def log_to(tmp_path, monkeypatch):
     monkeypatch.setenv("CXR_HOME", str(tmp_path / "home"))
+    app_log.set_identifiers("pseudonymise")  # an in-process CLI run before may have asked to keep paths
     logger = logging.getLogger("cxr-fault-test")
     logger.propagate = False
     handlers = []
