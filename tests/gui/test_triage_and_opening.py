@@ -138,12 +138,17 @@ def test_triage_order_groups_filters_and_a_csv_that_matches_the_table(qtbot, mak
 
 
 def test_cancelled_batch_resumes_where_it_stopped(qtbot, make_window, sample_images, tmp_path):
-    folder = link_folder(tmp_path / "films", sample_images * 2, bad_files=True)
-    total = len(sample_images) * 2 + 2
+    folder = link_folder(tmp_path / "films", sample_images * 20, bad_files=True)
+    total = len(sample_images) * 20 + 2
     window = make_window()
+
+    def cancel_at_first_rows(*_args) -> None:
+        window.batch.model.rowsInserted.disconnect(cancel_at_first_rows)
+        window.cancel_batch()
+
+    window.batch.model.rowsInserted.connect(cancel_at_first_rows)
     with qtbot.waitSignal(window.batch_completed, timeout=120_000) as finished:
         window.open_paths([folder])
-        window.cancel_batch()
     assert finished.args == [True]
     assert window.act_resume.isEnabled()
     unfinished = read_unfinished()
