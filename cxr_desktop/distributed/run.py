@@ -214,8 +214,8 @@ def _admit_workers(client: Any, plugin: Any) -> str:
         address: report for address, report in reports.items() if isinstance(report, dict) and report.get("engine")
     }
     for address in sorted(set(reports) - set(ready)):
-        report = reports[address]
-        reason = report.get("refusal") if isinstance(report, dict) else f"{type(report).__name__}: {report}"
+        failed = reports[address]
+        reason = str(failed.get("refusal")) if isinstance(failed, dict) else f"{type(failed).__name__}: {failed}"
         print(f"cxr-desktop: worker {address} refused: {reason}", file=sys.stderr)
     if not ready:
         raise CxrError("no Dask worker could load this bundle's engine")

@@ -1,4 +1,4 @@
-"""Without the extra, --backend dask says what to install; no traceback."""
+"""Dask is optional: without it --backend dask says what to install; without --backend dask it is not imported."""
 
 from __future__ import annotations
 
@@ -18,3 +18,9 @@ def test_missing_dask_names_the_extra(tmp_path):
     assert result.returncode == 2
     assert "pip install .[distributed]" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_default_screen_path_imports_no_dask():
+    code = "import sys, cxr_desktop.cli, cxr_desktop.distributed.run\nprint(sorted(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "'dask'" not in result.stdout and "'distributed'" not in result.stdout
