@@ -127,6 +127,9 @@ def run_screen(args: argparse.Namespace) -> int:
         from cxr_desktop.distributed.run import run_dask_screen
 
         return run_dask_screen(args)
+    if getattr(args, "resume", False):
+        print("cxr-desktop: error: --resume needs --backend dask (--workers 1: this machine only)", file=sys.stderr)
+        return 2
     try:
         bundle = load_bundle(args.model)
         from cxr_desktop.engine import load_engine

@@ -78,6 +78,9 @@ def run_dask_screen(args: argparse.Namespace) -> int:
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"cxr-desktop: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     in_order = InOrder(len(films), earlier)
     writer = _Writer(results, bundle, args.identifiers, set(earlier))
     writer.write(in_order.ready())
@@ -113,7 +116,9 @@ def run_dask_screen(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         outcome = "interrupted after"
     except (SchedulerLostError, OSError, TimeoutError) as exc:
-        print(f"\ncxr-desktop: lost the Dask scheduler ({type(exc).__name__}: {exc})", file=sys.stderr)
+        lost = isinstance(exc, (SchedulerLostError, TimeoutError, distributed.comm.CommClosedError))
+        problem = "lost the Dask scheduler" if lost else f"cannot write {args.csv}"
+        print(f"\ncxr-desktop: {problem} ({type(exc).__name__}: {exc})", file=sys.stderr)
         outcome = "interrupted after"
     finally:
         writer.write(in_order.rest())

@@ -47,3 +47,9 @@ def test_resume_refuses_a_csv_of_another_folder(dask_cluster, films_40, serial_4
     result = run_screen(films_40, out, "--backend", "dask", "--scheduler", address, "--resume")
     assert result.returncode == 2
     assert "not in this folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_resume_is_refused_without_the_dask_backend(films_40, tmp_path):
+    result = run_screen(films_40, tmp_path / "out.csv", "--resume")
+    assert result.returncode == 2
+    assert "--resume needs --backend dask" in result.stderr and "Traceback" not in result.stderr
