@@ -8,8 +8,10 @@ never waiting for JPEG work; each batch is then scored by ``scoring.score_prepar
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,9 +34,29 @@ from cxr_desktop.core.scoring import (
 log = logging.getLogger(__name__)
 
 #: Decoded pixels the loop may hold at once (display pixels are float32: 4 bytes each, so about
-#: 160 MB), whether as prefetched films or as the batch being gathered; a batch is cut short
+#: 100 MB), whether as prefetched films or as the batch being gathered; a batch is cut short
 #: rather than exceed it, and a single larger film still goes through on its own.
-PIXELS_IN_FLIGHT = 40_000_000
+PIXELS_IN_FLIGHT = 24_000_000
+
+#: glibc's M_MMAP_THRESHOLD: blocks at least this big get their own mapping, returned on free.
+_MMAP_THRESHOLD = 1024 * 1024
+_M_MMAP_THRESHOLD = -3
+
+
+def _return_freed_images_to_the_system() -> None:
+    """Give every buffer of a megabyte or more its own mapping (glibc only; elsewhere nothing).
+
+    glibc raises its mapping threshold to the largest block freed (up to 32 MB), so the decode
+    threads' per-film buffers were then carved from heaps that fragment and never shrink: a folder
+    of DR-sized films grew past 1.5 GB although the loop holds a bounded number of pixels.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        return
 
 
 def find_images(folder: str | Path) -> list[Path]:
@@ -98,6 +120,7 @@ def screen(
     ``pixels_in_flight`` (decoded pixels held ahead of and inside the batch, at least one film),
     not by the number of files: 32 DR-sized films prefetched once took 3 to 5 GB.
     """
+    _return_freed_images_to_the_system()
     paths = list(paths)
     gate = _gate(ood_gate, engine)
     lookahead = max(2 * batch_size, workers)
