@@ -7,6 +7,7 @@ so that a busy machine slows every variant alike:
   onnxruntime-fp32   the bundle's ONNX graph on ONNX Runtime
   openvino-fp32      the same graph on OpenVINO
   onnxruntime-int8 / openvino-int8   the quantised graph, where the bundle has one
+  openvino-bf16      the graph in bfloat16 (only on CPUs with native bf16)
 Each line: batched img/s, CPU ms per image, and the largest differences from tensorflow-fp32 on
 the same films (probabilities, heat-maps) with the share of identical decisions. The fastest CPU
 runtime in float32 is ``cxr_desktop.engine.CPU_PREFERENCE``'s first entry.
@@ -41,6 +42,8 @@ def variants(bundle) -> list[tuple[str, str, str]]:
     for runtime in ("onnxruntime", "openvino"):
         if installed(runtime) and bundle.onnx is not None:
             found += [(f"{runtime}-{p.replace('float', 'fp')}", runtime, p) for p in precisions]
+    if cpu_has_bf16() and installed("openvino") and bundle.onnx is not None:
+        found.append(("openvino-bf16", "openvino", "bfloat16"))
     return found
 
 

@@ -83,7 +83,20 @@ def load_engine(bundle: ModelBundle, *, backend: str = "auto", precision: str = 
     from cxr_desktop.engine.graph_engine import GraphEngine
 
     if precision == "auto":
-        precision = "int8" if bundle.onnx is not None and bundle.onnx.int8_default and not gpu else "float32"
-    if precision not in ("float32", "int8"):
-        raise BundleError(f"the {chosen} backend computes in float32 or int8, not {precision}")
+        precision = graph_precision(bundle, chosen, gpu)
+    if precision not in ("float32", "int8", "bfloat16"):
+        raise BundleError(f"the {chosen} backend computes in float32, int8 or bfloat16, not {precision}")
     return GraphEngine(bundle, runtime=chosen, precision=precision, gpu=gpu, warm_up=warm_up)
+
+
+def graph_precision(bundle: ModelBundle, runtime: str, gpu: bool) -> str:
+    """``auto`` for the exported graph: int8 where the bundle's accuracy gate passed, else bfloat16 on
+    OpenVINO on a CPU with native bf16 (the same rule as the TensorFlow engine, held to probabilities
+    within 0.01 of float32 by tests/engine/test_precision.py), else float32."""
+    from cxr_desktop.engine.device import cpu_has_bf16
+
+    if gpu:
+        return "float32"
+    if bundle.onnx is not None and bundle.onnx.int8_default:
+        return "int8"
+    return "bfloat16" if runtime == "openvino" and cpu_has_bf16() else "float32"

@@ -67,14 +67,36 @@ def test_reduced_precision_probabilities_within_001_of_float32(bundle_3class, re
     assert float(np.abs(cams - reference_cams).mean()) <= 0.05
 
 
-def test_automatic_precision_is_the_one_checked_above(engine_3class):
+@pytest.fixture(scope="module")
+def tensorflow_engine(bundle_3class):
+    """The TensorFlow reference engine with the precision it picks automatically."""
+    from cxr_desktop.engine.engine import Engine
+
+    return Engine(bundle_3class)
+
+
+def test_automatic_precision_is_the_one_checked_above(tensorflow_engine, engine_3class):
+    from cxr_desktop.engine import graph_precision
     from cxr_desktop.engine.device import select_precision
 
-    assert engine_3class.precision == select_precision("auto", engine_3class.device)
-    assert engine_3class.precision in ("float32", "bfloat16", "float16")
+    assert tensorflow_engine.precision == select_precision("auto", tensorflow_engine.device)
+    assert tensorflow_engine.precision in ("float32", "bfloat16", "float16")
+    assert engine_3class.precision == graph_precision(engine_3class.bundle, engine_3class.backend, False)
 
 
-def test_turning_graph_rewrites_off_changes_no_probability(engine_3class, real_batch, tmp_path):
+def test_openvino_bfloat16_probabilities_within_001_of_float32(bundle_3class, real_batch, float32_scores):
+    from cxr_desktop.engine import load_engine
+    from cxr_desktop.engine.device import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("OpenVINO computes bfloat16 only on CPUs with native bf16 (AVX512-BF16/AMX); this one has none")
+    probabilities, _ = _explain_in_batches(
+        load_engine(bundle_3class, backend="openvino", precision="bfloat16"), real_batch
+    )
+    assert float(np.abs(probabilities - float32_scores[0]).max()) <= TOLERANCE
+
+
+def test_turning_graph_rewrites_off_changes_no_probability(tensorflow_engine, real_batch, tmp_path):
     """The engine turns grappler off on a CPU to start faster; the answers must not move. The
     reference runs in a fresh process with the rewrites on (the switch is process-wide)."""
     import os
@@ -83,9 +105,9 @@ def test_turning_graph_rewrites_off_changes_no_probability(engine_3class, real_b
 
     from cxr_desktop.engine.device import GRAPH_REWRITES_ENV
 
-    if not engine_3class.device.startswith("/CPU"):
+    if not tensorflow_engine.device.startswith("/CPU"):
         pytest.skip("graph rewrites are only turned off on a CPU")
-    assert not engine_3class.graph_rewrites
+    assert not tensorflow_engine.graph_rewrites
     images = tmp_path / "images.npy"
     np.save(images, real_batch[:32])
     script = (
@@ -98,10 +120,10 @@ def test_turning_graph_rewrites_off_changes_no_probability(engine_3class, real_b
     )
     out = tmp_path / "probabilities.npy"
     subprocess.run(
-        [sys.executable, "-c", script, str(engine_3class.bundle.folder), str(images), str(out)],
+        [sys.executable, "-c", script, str(tensorflow_engine.bundle.folder), str(images), str(out)],
         check=True,
         env={**os.environ, GRAPH_REWRITES_ENV: "1"},
         capture_output=True,
         cwd=Path(__file__).resolve().parents[2],
     )
-    np.testing.assert_allclose(engine_3class.explain(real_batch[:32]).probabilities, np.load(out), atol=1e-5)
+    np.testing.assert_allclose(tensorflow_engine.explain(real_batch[:32]).probabilities, np.load(out), atol=1e-5)
