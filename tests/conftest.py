@@ -62,7 +62,7 @@ def tiny_bundle(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_bundle):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     return Engine(tiny_bundle)
 

@@ -31,7 +31,9 @@ def test_the_import_contracts_are_kept():
 
 
 def test_engine_and_cli_import_tensorflow_lazily():
-    loaded = _modules_loaded_by("import cxr_desktop.engine.engine, cxr_desktop.cli, cxr_desktop.core.scoring")
+    loaded = _modules_loaded_by(
+        "import cxr_desktop.engine.tensorflow_engine, cxr_desktop.cli, cxr_desktop.core.scoring"
+    )
     assert not loaded & set(HEAVY)
 
 

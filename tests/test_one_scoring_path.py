@@ -24,7 +24,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def float32_engine(bundle_3class):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     return Engine(bundle_3class, precision="float32")
 
@@ -41,7 +41,7 @@ def files(tmp_path_factory, sample_images, cxr3):
 
 def test_gui_cli_and_trainer_give_the_same_probabilities(float32_engine, bundle_3class, files, tmp_path, monkeypatch):
     from cxr_desktop import cli
-    from cxr_desktop.engine import engine as engine_module
+    from cxr_desktop import engine as engines
     from cxr_desktop.ui.worker import score_radiograph
     from trainer.export import split_probabilities
 
@@ -53,7 +53,7 @@ def test_gui_cli_and_trainer_give_the_same_probabilities(float32_engine, bundle_
     trainer = split_probabilities(float32_engine, samples)
 
     # The CLI makes its own engine: hand it the float32 one, so only the paths differ.
-    monkeypatch.setattr(engine_module, "Engine", lambda bundle, **_: float32_engine)
+    monkeypatch.setattr(engines, "load_engine", lambda bundle, **_: float32_engine)
     target = tmp_path / "screen.csv"
     assert cli.main(["screen", str(files[0].parent), "--csv", str(target), "--identifiers", "keep", "--quiet"]) == 0
     with open(target, newline="", encoding="utf-8") as handle:

@@ -88,7 +88,7 @@ def score_samples(bundle: ModelBundle, samples: list[Sample]) -> tuple[list[Samp
 
     Returns the scored samples, their probabilities, and a message per unreadable file.
     """
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     engine = Engine(bundle)
     print(

@@ -183,7 +183,7 @@ def evaluate_splits(
     metrics, the binary operating point and the robustness table. Test films whose label is not a
     class of the model (``other_abnormal``) are scored too (``test_probs`` covers every test film,
     for the population figures) but left out of the per-class metrics."""
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     write_bundle(out, model, draft)
     engine = Engine(load_bundle(out, verify_hash=False), precision="float32", warm_up=False)

@@ -27,7 +27,7 @@ def gradcam_sheet(
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     bundle = load_bundle(model)
     engine = Engine(bundle)

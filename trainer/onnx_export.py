@@ -4,7 +4,7 @@ The graph has one input (``images``, N x S x S x C float32, preprocessed) and th
 ``logits`` (N x C, before calibration: the temperature stays in ``metadata.json``), ``features``
 (N x K pooled, for the OOD gate) and ``cams`` (N x C x h x w, in [0, 1]). The class maps come out of
 the forward pass: for a global-average-pooling + linear head Grad-CAM equals CAM from the dense
-kernel (``cxr_desktop.engine.engine.linear_head_kernel``), so the runtimes need no gradient.
+kernel (``cxr_desktop.engine.tensorflow_engine.linear_head_kernel``), so the runtimes need no gradient.
 Existing bundles are re-exported, never retrained: the weights are the ones in ``model.keras``.
 """
 
@@ -28,7 +28,7 @@ def inference_function(bundle: ModelBundle):
     """The TensorFlow function the graph is traced from: images -> (logits, features, cams)."""
     import keras
 
-    from cxr_desktop.engine.engine import CAM_EPSILON, import_tensorflow, linear_head_kernel
+    from cxr_desktop.engine.tensorflow_engine import CAM_EPSILON, import_tensorflow, linear_head_kernel
 
     tf = import_tensorflow()
     model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)

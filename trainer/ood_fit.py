@@ -255,7 +255,7 @@ def fit_ood_gate(
     At most ``max_per_source`` train and validation films per source (a seeded random choice): the
     two largest sources would otherwise dominate both the fit and the CPU time, while what the
     thresholds need is every source, each well represented."""
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     bundle = load_bundle(bundle_folder)
     data_dir = Path(data_dir or datalib.default_data_dir())

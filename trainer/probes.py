@@ -150,7 +150,7 @@ def probe_bundle(bundle_folder: Path, data_dir: Path, unet_path: Path) -> dict:
     import keras
 
     from cxr_desktop.core.bundle import load_bundle, write_metadata
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
     from trainer import data as datalib
     from trainer import population
     from trainer.model_card import write_model_card

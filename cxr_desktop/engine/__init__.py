@@ -77,7 +77,7 @@ def load_engine(bundle: ModelBundle, *, backend: str = "auto", precision: str = 
     """
     chosen, gpu = choose_backend(bundle, backend)
     if chosen == "tensorflow":
-        from cxr_desktop.engine.engine import Engine
+        from cxr_desktop.engine.tensorflow_engine import Engine
 
         return Engine(bundle, warm_up=warm_up, precision=precision)
     from cxr_desktop.engine.graph_engine import GraphEngine

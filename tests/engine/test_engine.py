@@ -79,7 +79,7 @@ def test_calibration_temperature_is_applied(tiny_bundle, tiny_engine, batch, tmp
     meta = json.loads((folder / "metadata.json").read_text())
     meta["calibration"] = {"temperature": 2.5}
     write_metadata(folder, meta)  # a re-exported bundle, not a hand edit (that is refused)
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     hot = Engine(load_bundle(folder), precision=tiny_engine.precision).score(batch).probabilities
     cold = tiny_engine.score(batch).probabilities
@@ -103,7 +103,7 @@ def test_device_description_says_what_actually_runs(tiny_engine):
 
 
 def test_reduced_precision_keeps_weights_float32_and_head_float32(tiny_bundle, batch):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     engine = Engine(tiny_bundle, precision="bfloat16")
     layers = {layer.name: layer for layer in engine._probe.layers}
@@ -148,7 +148,7 @@ def test_missing_gradcam_layer_is_a_bundle_error(tiny_bundle, tmp_path):
     meta = json.loads((folder / "metadata.json").read_text())
     meta["gradcam_layer"] = "no_such_layer"
     write_metadata(folder, meta)
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     with pytest.raises(BundleError, match="layer named in metadata not found"):
         Engine(load_bundle(folder), warm_up=False)

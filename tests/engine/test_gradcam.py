@@ -24,7 +24,7 @@ def real_batch(cxr3, bundle_3class):
 
 @pytest.fixture(scope="module")
 def float32_engine(bundle_3class):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     return Engine(bundle_3class, precision="float32")
 
@@ -68,7 +68,7 @@ def _nonlinear_head_bundle(folder, size: int = 32):
 
 
 def test_other_heads_fall_back_to_the_gradient(tmp_path, sample_images, tiny_engine):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     assert tiny_engine.gradcam_method == "closed form"
     engine = Engine(_nonlinear_head_bundle(tmp_path / "hidden-head"), precision="float32")

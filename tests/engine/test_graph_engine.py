@@ -41,7 +41,7 @@ def reference(bundle_3class, test_films):
     """TensorFlow float32, Grad-CAM from the gradient."""
     import tensorflow as tf
 
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     engine = Engine(bundle_3class, precision="float32", warm_up=False)
     probabilities, _, cams = tf.function(engine._gradient_graph)(test_films)

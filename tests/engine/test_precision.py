@@ -32,7 +32,7 @@ def real_batch(cxr3, bundle_3class):
 
 @pytest.fixture(scope="module")
 def float32_scores(bundle_3class, real_batch):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     engine = Engine(bundle_3class, precision="float32")
     return _explain_in_batches(engine, real_batch)
@@ -46,7 +46,7 @@ def _explain_in_batches(engine, images, size: int = 16):
 def _reduced_engine(bundle, precision: str):
     import tensorflow as tf
 
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     if precision == "float16" and not tf.config.list_physical_devices("GPU"):
         pytest.skip("float16 is only chosen on a GPU, and TensorFlow sees none here")
@@ -70,7 +70,7 @@ def test_reduced_precision_probabilities_within_001_of_float32(bundle_3class, re
 @pytest.fixture(scope="module")
 def tensorflow_engine(bundle_3class):
     """The TensorFlow reference engine with the precision it picks automatically."""
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     return Engine(bundle_3class)
 
@@ -113,7 +113,7 @@ def test_turning_graph_rewrites_off_changes_no_probability(tensorflow_engine, re
     script = (
         "import sys, numpy as np\n"
         "from cxr_desktop.core.bundle import load_bundle\n"
-        "from cxr_desktop.engine.engine import Engine\n"
+        "from cxr_desktop.engine.tensorflow_engine import Engine\n"
         "engine = Engine(load_bundle(sys.argv[1]))\n"
         "assert engine.graph_rewrites\n"
         "np.save(sys.argv[3], engine.explain(np.load(sys.argv[2])).probabilities)\n"

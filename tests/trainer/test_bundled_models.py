@@ -24,7 +24,7 @@ def bundle(request):
 def test_network_matches_its_metadata(bundle, sample_images):
     import keras
 
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     model = keras.saving.load_model(bundle.model_path, safe_mode=True, compile=False)
     declared = bundle.metadata["network_data_format"]
@@ -125,7 +125,7 @@ def test_children_and_adult_rsna_targets_of_the_binary_model(bundle_binary):
 
 def test_every_shipped_sample_reads_as_its_true_class(bundle, sample_images):
     """The films a new user opens first must not contradict the model card (issue #12)."""
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     engine = Engine(bundle)
     for path in sample_images:

@@ -69,7 +69,7 @@ def runs(tmp_path_factory, cxr3) -> dict[str, Path]:
 
 
 def test_export_writes_a_complete_bundle_that_the_engine_loads(runs):
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     bundle = load_bundle(runs["three"])
     meta = bundle.metadata

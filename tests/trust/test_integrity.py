@@ -135,7 +135,7 @@ def test_bundle_with_a_lambda_layer_is_refused_by_safe_mode(tiny_bundle, tmp_pat
     """A Lambda layer carries arbitrary Python (marshalled bytecode): safe mode must refuse it."""
     import keras
 
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     size = tiny_bundle.preprocessing.size
     inputs = keras.Input((size, size, 3), name="image")

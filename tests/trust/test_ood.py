@@ -158,7 +158,7 @@ def test_fit_ood_command_writes_a_working_gate(tiny_bundle, cxr3, tmp_path):
     rows = list(
         screen(
             test,
-            __import__("cxr_desktop.engine.engine", fromlist=["Engine"]).Engine(bundle),
+            __import__("cxr_desktop.engine.tensorflow_engine", fromlist=["Engine"]).Engine(bundle),
             thresholds=bundle.thresholds,
         )
     )
@@ -168,7 +168,7 @@ def test_fit_ood_command_writes_a_working_gate(tiny_bundle, cxr3, tmp_path):
 @pytest.mark.parametrize("fixture", ["bundle_3class", "bundle_binary"])
 def test_bundled_model_gate_meets_its_targets(fixture, request, cxr3):
     """Re-measured here through the real loader, engine and screening loop, not read back."""
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
     from trainer.data import read_split
 
     bundle = request.getfixturevalue(fixture)

@@ -65,7 +65,7 @@ def test_full_open_score_export_cycle_makes_no_network_connection(
     from cxr_desktop.core.bundle import load_bundle
     from cxr_desktop.core.preprocessing import preprocess
     from cxr_desktop.core.radiograph import load_radiograph
-    from cxr_desktop.engine.engine import Engine
+    from cxr_desktop.engine.tensorflow_engine import Engine
 
     bundle = load_bundle(tiny_bundle.folder)
     engine = Engine(bundle)
