@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     first, last = by_count.get(args.first, float("nan")), by_count.get(args.images, float("nan"))
     per_1000 = 1000 * (last - first) / max(args.images - args.first, 1)
     verdict = "PASS" if first <= LIMIT_MB else "FAIL"
-    trend = "flat" if abs(per_1000) <= 10 else "GROWING"
+    trend = "flat" if per_1000 <= 10 else "GROWING"
     print(f"\nRSS after {args.first} films {first:.0f} MB (target <= {LIMIT_MB}): {verdict}")
     print(f"growth {args.first} -> {args.images}: {per_1000:+.1f} MB per 1,000 films: {trend}")
     return 0
