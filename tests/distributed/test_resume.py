@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
+import sys
 from collections import Counter
 
-from tests.distributed.helpers import SlowFilms, read_csv, run_screen, scored_paths, start_screen, wait_for_rows
+import pytest
+from distributed import Client
+
+from tests.distributed.helpers import (
+    ROOT,
+    SlowFilms,
+    audit_env,
+    read_csv,
+    run_screen,
+    scored_paths,
+    start_screen,
+    wait_for_rows,
+)
 from tests.distributed.test_same_csv import assert_same_csv
 
 
@@ -53,3 +68,46 @@ def test_resume_is_refused_without_the_dask_backend(films_40, tmp_path):
     result = run_screen(films_40, tmp_path / "out.csv", "--resume")
     assert result.returncode == 2
     assert "--resume needs --backend dask" in result.stderr and "Traceback" not in result.stderr
+
+
+def start_scheduler_and_workers(tmp_path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler and workers as separate processes, as on separate machines (here on ports of this one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**audit_env(None), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", str(port), "--dashboard-address", ":0"]
+    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)]
+    worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-nanny"]
+    processes += [subprocess.Popen(worker, cwd=tmp_path, env=env, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    with Client(address, timeout="60s") as client:
+        client.wait_for_workers(workers, timeout=120)
+        client.register_plugin(SlowFilms(0.25))
+    return address, processes
+
+
+@pytest.mark.slow
+def test_scheduler_killed_mid_run_then_resume_on_a_new_cluster(films_40, serial_40, tmp_path):
+    out = tmp_path / "dask.csv"
+    address, processes = start_scheduler_and_workers(tmp_path)
+    try:
+        run = start_screen(films_40, out, "--backend", "dask", "--scheduler", address, "--chunk-size", "2")
+        wait_for_rows(out, 1, run)
+        processes[0].kill()
+        _, stderr = run.communicate(timeout=120)
+    finally:
+        for process in processes:
+            process.kill()
+    assert run.returncode == 130, stderr
+    assert "lost the Dask scheduler" in stderr and "--resume" in stderr
+    kept = read_csv(out)
+    assert 1 <= len(kept) < 40
+    address, processes = start_scheduler_and_workers(tmp_path)
+    try:
+        result = run_screen(films_40, out, "--backend", "dask", "--scheduler", address, "--resume")
+    finally:
+        for process in processes:
+            process.kill()
+    assert result.returncode == 0, result.stderr
+    assert_same_csv(read_csv(out), serial_40)
