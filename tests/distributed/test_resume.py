@@ -11,6 +11,8 @@ from collections import Counter
 import pytest
 from distributed import Client
 
+from cxr_desktop.core.privacy import installation_key, pseudonym
+
 from tests.distributed.helpers import (
     ROOT,
     SlowFilms,
@@ -27,9 +29,10 @@ from tests.distributed.test_same_csv import assert_same_csv
 def test_ctrl_c_then_resume_gives_the_serial_csv_scoring_each_remaining_film_once(
     dask_cluster, films_40, serial_40, tmp_path
 ):
+    """With the default identifiers: the rows are matched back to their films by pseudonym."""
     address, client = dask_cluster
     out = tmp_path / "dask.csv"
-    dask = ("--backend", "dask", "--scheduler", address, "--chunk-size", "2")
+    dask = ("--backend", "dask", "--scheduler", address, "--chunk-size", "2", "--identifiers", "pseudonymise")
     client.register_plugin(SlowFilms(0.25))
     try:
         process = start_screen(films_40, out, *dask, audit_dir=tmp_path / "first")
@@ -40,15 +43,17 @@ def test_ctrl_c_then_resume_gives_the_serial_csv_scoring_each_remaining_film_onc
         client.unregister_worker_plugin(SlowFilms.name)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr
+    key = installation_key()
+    expected = [{**row, "path": pseudonym(row["path"], key)} for row in serial_40]
+    order = [row["path"] for row in expected]
     kept = read_csv(out)
-    order = [row["path"] for row in serial_40]
     assert 1 <= len(kept) < 40
     assert [row["path"] for row in kept] == sorted((row["path"] for row in kept), key=order.index)
 
     result = run_screen(films_40, out, *dask, "--resume", audit_dir=tmp_path / "second")
     assert result.returncode == 0, result.stderr
-    assert_same_csv(read_csv(out), serial_40)
-    rescored = Counter(scored_paths(tmp_path / "second"))
+    assert_same_csv(read_csv(out), expected)
+    rescored = Counter(pseudonym(path, key) for path in scored_paths(tmp_path / "second"))
     assert set(rescored.values()) == {1}
     assert set(rescored) == set(order) - {row["path"] for row in kept}
     assert not (tmp_path / "dask.csv.resume-backup").exists()
