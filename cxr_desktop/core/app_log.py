@@ -43,12 +43,28 @@ def label_path(path: PurePath) -> str:
 
 
 class PrivateFileHandler(RotatingFileHandler):
-    """Owner-only, size-rotated, and never stopped by text that is not UTF-8."""
+    """Owner-only, size-rotated, and never stopped by text that is not UTF-8.
+
+    The GUI and a ``screen`` run share the file; when both reach the size limit at once, the
+    second finds the file already moved. That is not an error: it reopens the new file and writes
+    on (logging printed "--- Logging error ---" and a traceback on the user's terminal).
+    """
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         os.chmod(self.baseFilename, 0o600)
         return open(fd, "a", encoding="utf-8", errors="backslashreplace")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.shouldRollover(record):
+                self.doRollover()
+        except FileNotFoundError:
+            self.stream = self._open()
+        except OSError:  # as logging's own handlers do: report it, never raise
+            self.handleError(record)
+            return
+        logging.FileHandler.emit(self, record)
 
 
 class PathLabellingFormatter(logging.Formatter):

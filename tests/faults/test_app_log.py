@@ -7,8 +7,10 @@ a file name that is not UTF-8 made logging print its own traceback to the termin
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +76,27 @@ def test_log_rotates_and_survives_names_that_are_not_utf8(log_to, tmp_path, caps
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.glob("cxr-desktop.log*"))
     assert all(p.stat().st_size <= 4_000 for p in tmp_path.glob("cxr-desktop.log*"))
     assert "caf\\xe9.jpg" in path.read_text(encoding="utf-8")
+
+
+def _log_lines(path: str, worker: int, start) -> None:
+    logger = logging.getLogger(f"cxr-fault-rotation-{worker}")
+    logger.propagate = False
+    app_log.MAX_BYTES = 3_000
+    logger.addHandler(app_log.file_handler(Path(path)))
+    start.wait()
+    for index in range(3000):
+        logger.warning("worker %d line %d", worker, index)
+
+
+def test_two_processes_rotating_the_log_at_once_print_no_logging_error(tmp_path, capfd):
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    path = str(tmp_path / "cxr-desktop.log")
+    writers = [context.Process(target=_log_lines, args=(path, worker, start)) for worker in (1, 2)]
+    for process in writers:
+        process.start()
+    start.set()
+    for process in writers:
+        process.join(60)
+        assert process.exitcode == 0
+    assert "Logging error" not in capfd.readouterr().err
