@@ -237,13 +237,14 @@ def _refusal(value: object, expected: str) -> str:
 
 
 def _dashboard_link(client: Any) -> str:
-    """The scheduler's dashboard; its pages need bokeh where the scheduler runs (not a dependency)."""
+    """The scheduler's dashboard; its pages need bokeh where the scheduler runs (the distributed extra
+    brings it; a scheduler started elsewhere may lack it)."""
     port = client.scheduler_info().get("services", {}).get("dashboard")
     if port is None:
         return "not running on this scheduler"
     host = client.scheduler.address.split("://")[-1].rsplit(":", 1)[0]
     link = f"http://{host}:{port}/status"
-    return link if importlib.util.find_spec("bokeh") else f"{link} (its pages need bokeh: pip install 'bokeh>=3.1')"
+    return link if importlib.util.find_spec("bokeh") else f"{link} (its pages need bokeh: pip install .[distributed])"
 
 
 def _scored(
