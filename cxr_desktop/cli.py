@@ -132,7 +132,7 @@ def run_screen(args: argparse.Namespace) -> int:
         return 2
     try:
         bundle = load_bundle(args.model)
-        from cxr_desktop.engine import load_engine
+        from cxr_desktop.engine import engine_label, load_engine
 
         engine = load_engine(bundle, backend=args.engine, precision=args.precision)
     except CxrError as exc:
@@ -143,7 +143,8 @@ def run_screen(args: argparse.Namespace) -> int:
     from cxr_desktop.core import audit
 
     try:
-        results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers)
+        provenance = {"model": bundle.title, "engine": engine_label(engine.backend, engine.precision)}
+        results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers, provenance=provenance)
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2

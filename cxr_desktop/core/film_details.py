@@ -56,7 +56,7 @@ def film_details(radiograph: Radiograph) -> FilmDetails:
         if modality.values.shape != radiograph.pixels.shape:
             raise ValueError(f"pixel shape {modality.values.shape} != {radiograph.pixels.shape}")
     except Exception as exc:  # noqa: BLE001 - the file decoded once; any second-read fault falls back
-        log.warning("reading tools use display values for %s: %s", radiograph.path.name, exc)
+        log.warning("reading tools use display values for %s: %s", radiograph.path, exc)
         return _details(from_radiograph(radiograph))
     return _details(modality, spacing_of(ds), tuple(tag_rows(ds)), _text(ds.get("PatientName", "")))
 

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 #: ``auto`` or one runtime by name; the CLI's ``--engine`` and the settings use these names.
 BACKENDS = ("auto", "onnxruntime", "openvino", "tensorflow")
 
+RUNTIME_NAMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO", "tensorflow": "TensorFlow"}
+
 #: Set to one of ``BACKENDS`` to override the automatic choice for every engine in the process.
 BACKEND_ENV = "CXR_ENGINE"
 
@@ -69,24 +71,40 @@ def choose_backend(bundle: ModelBundle, requested: str = "auto") -> tuple[str, b
     return requested, gpu and requested != "openvino"
 
 
+def resolve(bundle: ModelBundle, backend: str = "auto", precision: str = "auto") -> tuple[str, str, bool]:
+    """(backend, precision, on GPU) that ``load_engine`` will use, without loading anything: a Dask
+    client names the engine its workers run, and every engine choice is made here."""
+    from cxr_desktop.engine.device import select_precision
+
+    chosen, gpu = choose_backend(bundle, backend)
+    if chosen == "tensorflow":
+        return chosen, select_precision(precision, "/GPU:0" if gpu else "/CPU:0"), gpu
+    if precision == "auto":
+        precision = graph_precision(bundle, chosen, gpu)
+    if precision not in ("float32", "int8", "bfloat16"):
+        raise BundleError(f"the {chosen} backend computes in float32, int8 or bfloat16, not {precision}")
+    return chosen, precision, gpu
+
+
+def engine_label(backend: str, precision: str) -> str:
+    """How results name the engine that computed them (the CSV's ``engine`` column), e.g. ``OpenVINO float32``."""
+    return f"{RUNTIME_NAMES[backend]} {precision}"
+
+
 def load_engine(bundle: ModelBundle, *, backend: str = "auto", precision: str = "auto", warm_up: bool = True) -> Any:
     """A loaded, verified, warmed-up engine for ``bundle``: what the GUI, ``screen`` and the tests call.
 
     Every engine offers ``spec``, ``classes``, ``bundle``, ``score``, ``explain``, ``precision``,
-    ``backend`` and ``device_description`` (what the status bar, the CSV and the report name).
+    ``backend`` and ``device_description`` (what the status bar and the report name).
     """
-    chosen, gpu = choose_backend(bundle, backend)
+    chosen, resolved, gpu = resolve(bundle, backend, precision)
     if chosen == "tensorflow":
         from cxr_desktop.engine.tensorflow_engine import Engine
 
         return Engine(bundle, warm_up=warm_up, precision=precision)
     from cxr_desktop.engine.graph_engine import GraphEngine
 
-    if precision == "auto":
-        precision = graph_precision(bundle, chosen, gpu)
-    if precision not in ("float32", "int8", "bfloat16"):
-        raise BundleError(f"the {chosen} backend computes in float32, int8 or bfloat16, not {precision}")
-    return GraphEngine(bundle, runtime=chosen, precision=precision, gpu=gpu, warm_up=warm_up)
+    return GraphEngine(bundle, runtime=chosen, precision=resolved, gpu=gpu, warm_up=warm_up)
 
 
 def graph_precision(bundle: ModelBundle, runtime: str, gpu: bool) -> str:

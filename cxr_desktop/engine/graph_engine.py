@@ -18,12 +18,11 @@ import numpy as np
 from cxr_desktop.core.bundle import ModelBundle
 from cxr_desktop.core.errors import BundleError
 from cxr_desktop.core.scoring import Scores
+from cxr_desktop.engine import RUNTIME_NAMES
 from cxr_desktop.engine.device import usable_cores
 
 log = logging.getLogger(__name__)
 
-#: The runtimes this engine drives, by the name the settings, the CLI and the status bar use.
-RUNTIMES = {"onnxruntime": "ONNX Runtime", "openvino": "OpenVINO"}
 
 GraphRunner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -106,7 +105,7 @@ class GraphEngine:
         if precision == "int8" and bundle.onnx.int8_file is None:
             raise BundleError(f"bundle {bundle.title} has no int8 graph")
         if precision == "bfloat16" and runtime != "openvino":
-            raise BundleError(f"{RUNTIMES[runtime]} computes this graph in float32 or int8, not bfloat16")
+            raise BundleError(f"{RUNTIME_NAMES[runtime]} computes this graph in float32 or int8, not bfloat16")
         self.bundle = bundle
         self.spec = bundle.preprocessing
         self.classes = bundle.classes
@@ -120,14 +119,14 @@ class GraphEngine:
             self._run, device = RUNNERS[runtime](bundle.folder / str(file), self.threads, flag)
         except (OSError, RuntimeError, ValueError) as exc:
             raise BundleError(
-                f"graph of bundle {bundle.title} cannot be loaded by {RUNTIMES[runtime]}: {exc}"
+                f"graph of bundle {bundle.title} cannot be loaded by {RUNTIME_NAMES[runtime]}: {exc}"
             ) from None
         self._inverse_temperature = 1.0 / bundle.temperature
         if device == "CPU":
             cores = f"{self.threads} core{'s' if self.threads != 1 else ''}"
-            self.device_description = f"CPU ({cores}, {RUNTIMES[runtime]}, {precision})"
+            self.device_description = f"CPU ({cores}, {RUNTIME_NAMES[runtime]}, {precision})"
         else:
-            self.device_description = f"{device} ({RUNTIMES[runtime]}, {precision})"
+            self.device_description = f"{device} ({RUNTIME_NAMES[runtime]}, {precision})"
         if warm_up:
             self.warm_up()
         self.load_seconds = time.perf_counter() - started

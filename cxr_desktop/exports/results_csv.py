@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from cxr_desktop.core.atomic import write_bytes_atomic
@@ -18,11 +19,32 @@ from cxr_desktop.core.privacy import display_path, installation_key, path_labell
 from cxr_desktop.core.scoring import ScreeningRow
 
 
+#: Which model and which engine computed the rows: the same for every row of one run, so a CSV
+#: passed on says what produced it (e.g. "densenet121-3class v2.0.0", "OpenVINO float32").
+PROVENANCE = ("model", "engine")
+
+
 def csv_columns(classes: list[str]) -> list[str]:
-    return ["path", "status", "prediction", *[f"p_{c}" for c in classes], "risk", "flagged", "message", "sha256"]
+    return [
+        "path",
+        "status",
+        "prediction",
+        *[f"p_{c}" for c in classes],
+        "risk",
+        "flagged",
+        "message",
+        "sha256",
+        *PROVENANCE,
+    ]
 
 
-def csv_record(row: ScreeningRow, classes: list[str], *, path_text: str | None = None) -> dict[str, str]:
+def csv_record(
+    row: ScreeningRow,
+    classes: list[str],
+    *,
+    path_text: str | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     record = {
         "path": display_path(row.path) if path_text is None else path_text,
         "status": row.status,
@@ -31,6 +53,7 @@ def csv_record(row: ScreeningRow, classes: list[str], *, path_text: str | None =
         "flagged": ";".join(row.flagged),
         "message": row.message,
         "sha256": row.sha256,
+        **{name: (provenance or {}).get(name, "") for name in PROVENANCE},
     }
     for name in classes:
         value = row.probabilities.get(name)
@@ -44,14 +67,19 @@ def _writer(classes: list[str]) -> tuple[io.StringIO, csv.DictWriter]:
 
 
 def render_csv(
-    rows: list[ScreeningRow], classes: list[str], *, identifiers: str = "keep", key: bytes | None = None
+    rows: list[ScreeningRow],
+    classes: list[str],
+    *,
+    identifiers: str = "keep",
+    key: bytes | None = None,
+    provenance: Mapping[str, str] | None = None,
 ) -> bytes:
     """The CSV bytes; ``identifiers`` is "keep", "pseudonymise" or "omit" (see ``core.privacy``)."""
     label = path_labeller(identifiers, key)
     buffer, writer = _writer(classes)
     writer.writeheader()
     for row in rows:
-        writer.writerow(csv_record(row, classes, path_text=label(row.path)))
+        writer.writerow(csv_record(row, classes, path_text=label(row.path), provenance=provenance))
     return buffer.getvalue().encode("utf-8", "backslashreplace")
 
 
@@ -63,10 +91,17 @@ class ResultsCsv:
     """
 
     def __init__(
-        self, target: str | Path, classes: list[str], flush_interval: float = 1.0, *, identifiers: str = "keep"
+        self,
+        target: str | Path,
+        classes: list[str],
+        flush_interval: float = 1.0,
+        *,
+        identifiers: str = "keep",
+        provenance: Mapping[str, str] | None = None,
     ) -> None:
         self.target = Path(target)
         self.classes = classes
+        self.provenance = provenance
         self.key = installation_key() if identifiers == "pseudonymise" else None
         self.flush_interval = flush_interval
         self.count = 0
@@ -87,7 +122,7 @@ class ResultsCsv:
     def add(self, row: ScreeningRow) -> str:
         """Record ``row``; returns the path column as written (the pseudonym in that mode)."""
         path_text = self._label(row.path)
-        self._writer.writerow(csv_record(row, self.classes, path_text=path_text))
+        self._writer.writerow(csv_record(row, self.classes, path_text=path_text, provenance=self.provenance))
         self._lines.append(self._take_line())
         self.count += 1
         self.errors += not row.ok

@@ -131,7 +131,9 @@ class BatchController(QObject):
         """
         mode = identifiers or self.panel.identifiers_mode
         rows = self.panel.proxy.shown_rows()
-        write_bytes_atomic(target, render_csv(rows, self.panel.model.classes, identifiers=mode))
+        info = self.window.model_info
+        provenance = info.provenance if info is not None else None
+        write_bytes_atomic(target, render_csv(rows, self.panel.model.classes, identifiers=mode, provenance=provenance))
         audit.record_export("csv", target, rows=len(rows), identifiers=mode, bundle=self.window.bundle(), source="gui")
         total = len(self.panel.model.items)
         scope = f"{len(rows)} of {total} rows (the table's filter)" if len(rows) < total else f"all {total} rows"
@@ -147,9 +149,15 @@ class BatchController(QObject):
             model_title=window.model_info.title if window.model_info else window.model_name,
             folder=self.panel.model.root,
             complete=not self.panel.running and self.panel.progress.value() >= self.panel.total,
+            identifiers=self.panel.identifiers_mode,
         )
         audit.record_export(
-            "pdf-summary", target, rows=len(self.panel.model.rows), bundle=window.bundle(), source="gui"
+            "pdf-summary",
+            target,
+            rows=len(self.panel.model.rows),
+            identifiers=self.panel.identifiers_mode,
+            bundle=window.bundle(),
+            source="gui",
         )
         window.status_view.setText(f"Saved {target}")
         return target

@@ -48,10 +48,16 @@ class ModelInfo:
 
     bundle: ModelBundle
     device: str
+    engine: str
 
     @property
     def title(self) -> str:
         return self.bundle.title
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """The CSV's ``model`` and ``engine`` columns for results of this model."""
+        return {"model": self.bundle.title, "engine": self.engine}
 
     @property
     def classes(self) -> list[str]:
@@ -199,7 +205,7 @@ class EngineWorker(QObject):
         self.model_loading.emit(request_id, model)
         try:
             bundle = load_bundle(model)
-            from cxr_desktop.engine import load_engine
+            from cxr_desktop.engine import engine_label, load_engine
 
             engine = load_engine(bundle)
         except CxrError as exc:
@@ -213,7 +219,9 @@ class EngineWorker(QObject):
             return
         self.engine = engine
         self.gate = bundle_gate(bundle)
-        self.model_loaded.emit(request_id, ModelInfo(bundle, engine.device_description))
+        self.model_loaded.emit(
+            request_id, ModelInfo(bundle, engine.device_description, engine_label(engine.backend, engine.precision))
+        )
         self._serve_pending_score()
 
     def _drop_model(self) -> None:

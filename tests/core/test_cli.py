@@ -84,7 +84,8 @@ def test_no_screen_points_to_headless_command(tmp_path):
 
 
 def test_screen_engine_choice_is_named_and_gives_the_same_results(sample_images, tmp_path):
-    """The bundled model on both CPU runtimes: same CSV to the 4 decimals written, runtime in the banner."""
+    """The bundled model on both CPU runtimes: same CSV to the 4 decimals written; the banner and the
+    CSV's model and engine columns say what computed it."""
     tables = {}
     for engine, name in (("openvino", "OpenVINO"), ("onnxruntime", "ONNX Runtime")):
         out = tmp_path / f"{engine}.csv"
@@ -94,6 +95,9 @@ def test_screen_engine_choice_is_named_and_gives_the_same_results(sample_images,
         assert result.returncode == 0, result.stderr
         assert f"{name}, float32" in result.stderr
         tables[engine] = read_csv(out)
+        assert {(row["model"], row["engine"]) for row in tables[engine]} == {
+            ("densenet121-3class v2.0.0", f"{name} float32")
+        }
     for a, b in zip(tables["openvino"], tables["onnxruntime"], strict=True):
         assert a["path"] == b["path"] and a["prediction"] == b["prediction"] and a["flagged"] == b["flagged"]
         for column in ("p_covid", "p_pneumonia", "p_normal"):
