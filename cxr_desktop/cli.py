@@ -216,14 +216,9 @@ def run_gui(args: argparse.Namespace) -> int:
             f"Showing that now on the sample images in {SAMPLES_DIR}:",
             file=sys.stderr,
         )
-        demo = argparse.Namespace(
-            folder=SAMPLES_DIR,
-            model=args.model or DEFAULT_MODEL,
-            csv=Path("sample-results.csv"),
-            heatmaps=None,
-            batch_size=16,
-            quiet=True,
-            identifiers="keep",
+        demo = build_parser().parse_args(
+            ["screen", str(SAMPLES_DIR), "--model", str(args.model or DEFAULT_MODEL), "--csv", "sample-results.csv"]
+            + ["--quiet", "--identifiers", "keep"]
         )
         code = run_screen(demo)
         if code == 0:

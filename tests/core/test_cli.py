@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,21 @@ def test_no_screen_points_to_headless_command(tmp_path):
         "sys.exit(0 if not has_display() else 1)"
     )
     assert subprocess.run([sys.executable, "-c", env_script], cwd=ROOT).returncode == 0
+
+
+def test_app_without_a_screen_screens_the_samples_instead(sample_images, tmp_path):
+    """What quick start 1 does on a machine with no screen: say so, then run the headless command."""
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "xcb"
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "cxr_desktop"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no screen found" in done.stderr and "cxr-desktop screen FOLDER --csv" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    assert len(rows) == len(sample_images) and all(row["status"] == "ok" for row in rows)
 
 
 def test_screen_engine_choice_is_named_and_gives_the_same_results(sample_images, tmp_path):
