@@ -132,7 +132,7 @@ def run_screen(args: argparse.Namespace) -> int:
         return 2
     try:
         bundle = load_bundle(args.model)
-        from cxr_desktop.engine import engine_label, load_engine
+        from cxr_desktop.engine import load_engine, provenance
 
         engine = load_engine(bundle, backend=args.engine, precision=args.precision)
     except CxrError as exc:
@@ -143,8 +143,12 @@ def run_screen(args: argparse.Namespace) -> int:
     from cxr_desktop.core import audit
 
     try:
-        provenance = {"model": bundle.title, "engine": engine_label(engine.backend, engine.precision)}
-        results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers, provenance=provenance)
+        results = ResultsCsv(
+            args.csv,
+            bundle.classes,
+            identifiers=args.identifiers,
+            provenance=provenance(bundle, engine.backend, engine.precision),
+        )
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ from cxr_desktop.core.scoring import ScreeningRow, error_row
 from cxr_desktop.core.screening import find_images
 from cxr_desktop.distributed.bundle_identity import bundle_hash
 from cxr_desktop.distributed.dependency import import_distributed
-from cxr_desktop.engine import engine_label, resolve
+from cxr_desktop.engine import provenance, resolve
 from cxr_desktop.distributed.earlier_rows import backup_path, earlier_rows, keep_backup
 from cxr_desktop.distributed.in_order import InOrder
 from cxr_desktop.distributed.progress import Progress
@@ -76,8 +76,9 @@ def run_dask_screen(args: argparse.Namespace) -> int:
         if earlier:
             keep_backup(args.csv, earlier, bundle.classes, args.identifiers)
         backend, precision, _ = resolve(bundle, getattr(args, "engine", "auto"), getattr(args, "precision", "auto"))
-        provenance = {"model": bundle.title, "engine": engine_label(backend, precision)}
-        results = ResultsCsv(args.csv, bundle.classes, identifiers=args.identifiers, provenance=provenance)
+        results = ResultsCsv(
+            args.csv, bundle.classes, identifiers=args.identifiers, provenance=provenance(bundle, backend, precision)
+        )
     except CxrError as exc:
         print(f"cxr-desktop: error: {exc}", file=sys.stderr)
         return 2

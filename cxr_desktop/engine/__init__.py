@@ -86,9 +86,11 @@ def resolve(bundle: ModelBundle, backend: str = "auto", precision: str = "auto")
     return chosen, precision, gpu
 
 
-def engine_label(backend: str, precision: str) -> str:
-    """How results name the engine that computed them (the CSV's ``engine`` column), e.g. ``OpenVINO float32``."""
-    return f"{RUNTIME_NAMES[backend]} {precision}"
+def provenance(bundle: ModelBundle, backend: str, precision: str) -> dict[str, str]:
+    """The CSV's ``model`` and ``engine`` columns for results of ``bundle`` on this engine, e.g.
+    ``densenet121-3class v2.0.0`` and ``OpenVINO float32`` (no core count: a Dask worker pinned to
+    one core and a serial run on two write the same CSV)."""
+    return {"model": bundle.title, "engine": f"{RUNTIME_NAMES[backend]} {precision}"}
 
 
 def load_engine(bundle: ModelBundle, *, backend: str = "auto", precision: str = "auto", warm_up: bool = True) -> Any:

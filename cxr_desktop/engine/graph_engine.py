@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 GraphRunner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-def onnxruntime_runner(path: Path, threads: int, gpu: bool) -> tuple[GraphRunner, str]:
-    """An ONNX Runtime session on the CUDA provider where asked and present, else the CPU."""
+def onnxruntime_runner(path: Path, threads: int, *, gpu: bool, bf16: bool) -> tuple[GraphRunner, str]:
+    """An ONNX Runtime session on the CUDA provider where asked and present, else the CPU (it
+    computes this graph in float32 only: ``GraphEngine`` refuses bf16 for it)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -48,9 +49,10 @@ def onnxruntime_runner(path: Path, threads: int, gpu: bool) -> tuple[GraphRunner
     return run, device
 
 
-def openvino_runner(path: Path, threads: int, bf16: bool) -> tuple[GraphRunner, str]:
-    """An OpenVINO model compiled for the CPU, in float32 unless ``bf16`` (OpenVINO's own default on
-    CPUs with native bf16 would be bf16 whatever the engine was asked for)."""
+def openvino_runner(path: Path, threads: int, *, gpu: bool, bf16: bool) -> tuple[GraphRunner, str]:
+    """An OpenVINO model compiled for the CPU (``gpu`` is not used: the GPU goes to ONNX Runtime or
+    TensorFlow), in float32 unless ``bf16`` (OpenVINO's own default on CPUs with native bf16 would
+    be bf16 whatever the engine was asked for)."""
     import openvino as ov
 
     hint = "bf16" if bf16 else "f32"
@@ -70,7 +72,7 @@ def openvino_runner(path: Path, threads: int, bf16: bool) -> tuple[GraphRunner, 
     return run, "CPU"
 
 
-RUNNERS: dict[str, Callable[[Path, int, bool], tuple[GraphRunner, str]]] = {
+RUNNERS: dict[str, Callable[..., tuple[GraphRunner, str]]] = {
     "onnxruntime": onnxruntime_runner,
     "openvino": openvino_runner,
 }
@@ -115,8 +117,8 @@ class GraphEngine:
         file = bundle.onnx.int8_file if precision == "int8" else bundle.onnx.file
         self.threads = threads or usable_cores()
         try:
-            flag = precision == "bfloat16" if runtime == "openvino" else gpu
-            self._run, device = RUNNERS[runtime](bundle.folder / str(file), self.threads, flag)
+            runner = RUNNERS[runtime]
+            self._run, device = runner(bundle.folder / str(file), self.threads, gpu=gpu, bf16=precision == "bfloat16")
         except (OSError, RuntimeError, ValueError) as exc:
             raise BundleError(
                 f"graph of bundle {bundle.title} cannot be loaded by {RUNTIME_NAMES[runtime]}: {exc}"

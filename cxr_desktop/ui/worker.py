@@ -48,16 +48,12 @@ class ModelInfo:
 
     bundle: ModelBundle
     device: str
-    engine: str
+    #: The CSV's ``model`` and ``engine`` columns for results of this model (``engine.provenance``).
+    provenance: dict[str, str]
 
     @property
     def title(self) -> str:
         return self.bundle.title
-
-    @property
-    def provenance(self) -> dict[str, str]:
-        """The CSV's ``model`` and ``engine`` columns for results of this model."""
-        return {"model": self.bundle.title, "engine": self.engine}
 
     @property
     def classes(self) -> list[str]:
@@ -205,7 +201,7 @@ class EngineWorker(QObject):
         self.model_loading.emit(request_id, model)
         try:
             bundle = load_bundle(model)
-            from cxr_desktop.engine import engine_label, load_engine
+            from cxr_desktop.engine import load_engine, provenance
 
             engine = load_engine(bundle)
         except CxrError as exc:
@@ -220,7 +216,8 @@ class EngineWorker(QObject):
         self.engine = engine
         self.gate = bundle_gate(bundle)
         self.model_loaded.emit(
-            request_id, ModelInfo(bundle, engine.device_description, engine_label(engine.backend, engine.precision))
+            request_id,
+            ModelInfo(bundle, engine.device_description, provenance(bundle, engine.backend, engine.precision)),
         )
         self._serve_pending_score()
 
