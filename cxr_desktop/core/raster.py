@@ -21,6 +21,7 @@ import simplejpeg
 from PIL import BmpImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
+from cxr_desktop.core.jpeg_damage import implausible_quantisation, scan_damage
 from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, reduce, reduction, reduction_note, to_unit_range
 
 SUPPORTED = ("JPEG", "PNG", "TIFF", "BMP")
@@ -62,6 +63,7 @@ class _Header:
     mode: str
     pages: int
     orientation: int
+    quantisation: dict[int, list[int]]
 
 
 def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
@@ -87,6 +89,11 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
         image = _decode(path, data, kind, header, factor)
     if image is None or image.size == 0:
         raise ImageReadError(f"damaged {kind} file: the image data cannot be decoded", path)
+    if kind == "JPEG":
+        table_damage = implausible_quantisation(header.quantisation)
+        warnings.extend([table_damage] if table_damage else [])
+    if kind == "JPEG" and header.mode != "CMYK":
+        warnings.extend(_silent_scan_damage(image, factor))
     if factor > 1:
         if kind != "JPEG" or header.mode == "CMYK":
             image = reduce(image, factor)
@@ -143,6 +150,15 @@ def _decode(path: Path, data: bytes, kind: str, header: _Header, factor: int = 1
     return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 
+def _silent_scan_damage(image: np.ndarray, factor: int) -> list[str]:
+    """The warning for scan damage the decoder accepted (``jpeg_damage``), on the picture as coded."""
+    if 8 % factor:
+        return []
+    luma = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY)
+    damage = scan_damage(luma, block=8 // factor)
+    return [] if damage is None else [damage.describe()]
+
+
 def _check_complete(path: Path, data: bytes, kind: str) -> None:
     """Refuse truncated files: OpenCV silently fills the missing part of a JPEG with grey."""
     if kind == "JPEG" and b"\xff\xd9" not in data[-1024:]:
@@ -158,7 +174,8 @@ def _read_header(path: Path, data: bytes, kind: str) -> _Header:
             width, height = header.size
             pages = int(getattr(header, "n_frames", 1))
             orientation = _orientation(header) if kind == "JPEG" else 1
-            return _Header(int(width), int(height), header.mode, pages, orientation)
+            tables = dict(getattr(header, "quantization", None) or {})
+            return _Header(int(width), int(height), header.mode, pages, orientation, tables)
     except Exception as exc:  # noqa: BLE001 - Pillow raises SyntaxError, OSError, struct.error, ...
         depth = re.search(r"cannot handle (\d+)-bit", str(exc))
         if depth:

@@ -16,9 +16,10 @@ from bench.mutant_corpus import classify, film_files, make_mutants, report, sile
 
 MUTANTS, FILMS, SEED = 60, 4, 15
 
-#: Silent wrong answers from payload-only damage in the full corpus (600 mutants, seed 15):
-#: JPEG 21 of 200, DICOM 2 of 200. The small corpus may hold a few; more than this is a regression.
-PAYLOAD_CEILING = 0.2
+#: Silent wrong answers from payload-only damage in full corpora of 600 mutants, seeds 15 to 18:
+#: 0, 3, 1, 2 (JPEG only) since ``core.jpeg_damage`` and the DICOM Bits Stored check; 23, 18, 21, 19
+#: before. The small corpus holds none; a few percent would be a regression.
+PAYLOAD_CEILING = 0.05
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,255 @@
+"""Damage inside a JPEG's scan data that every decoder accepts: the brightness step it leaves.
+
+A baseline JPEG codes each block's mean (DC) as a difference from the previous block, and the
+entropy-coded scan carries no checksum. Changed bytes there either break the Huffman stream (the
+decoder warns, and ``raster`` refuses the file) or, after a stretch of garbage, fall back into
+step. In the second case the decoder says nothing, but the running DC sum is now off by a
+constant: from that block to the end of the picture (no restart markers in these films) every
+block is brighter or darker by the same amount. In the seeded mutant corpus that silent case gave
+wrong scores of up to 0.5 in probability.
+
+The step it leaves has a shape nothing in a radiograph has. In raster order it starts at one block
+and runs to the end, so along the block grid it shows up as a jump of one constant height
+crossing the whole width: under block row ``r`` from the starting column to the right edge, and
+under row ``r + 1`` from the left edge to the starting column. Each jump is sharp (the rows beside
+it are smooth) and has texture on both sides (the same anatomy, shifted). Natural edges fail at
+least one of these: film borders and text boxes have a flat side, soft edges spread over several
+rows, and no anatomy runs as a constant-height staircase across the film on the 8-pixel grid.
+
+When the garbage decodes to more or fewer blocks than it replaced, the rest of the picture moves
+along the grid instead: each later block row starts with blocks of the row before it (or ends with
+the next row's), so a vertical seam of sharp, content-mismatched jumps runs down one block column
+from that row to the bottom. When the damage is undone further on, or the step is so large that
+the rest of the picture clips to black, what remains is a broken row: one boundary of the block
+grid where a large share of the blocks break off sharply from the row above (any heights).
+
+On all 5,699 cxr3 films none of these is raised (the most any film shows on one inner boundary is
+19% of its blocks breaking off sharply); in seeded mutant corpora they turn most silent wrong JPEGs
+into warned ones (``bench/mutant_corpus.py`` prints both counts).
+
+The quantisation tables are checked too: a changed byte there rescales one frequency in every
+block (a checkerboard over the film) and decodes without complaint. Encoders write smooth tables
+(scaled versions of the standard one, or their own smooth designs): on the cxr3 films no entry is
+more than 1.5 times the median of its neighbours, so an entry 4 times above them is damage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A jump counts as sharp when it is this many times the largest neighbouring row step (+ slack).
+_SHARPNESS = 3.0
+_SLACK = 2.0
+#: Blocks each side must have some texture (std in grey levels), within this ratio of each other.
+_MIN_TEXTURE = 1.0
+_TEXTURE_RATIO = 0.2
+#: The step: at least this many grey levels, seen at this share of the block columns.
+MIN_STEP = 8.0
+MIN_SHARE = 0.24
+#: Jumps within this fraction (+1 grey level) of the step's height count as the same step.
+_AGREEMENT = 0.25
+#: A seam: sharp jumps on this share of the block rows from where it starts to the bottom, over at
+#: least ``_SEAM_ROWS`` rows, between blocks whose median pixel-to-pixel change is ``_SEAM_BUSY``.
+_SEAM_SHARE = 0.6
+_SEAM_ROWS = 8
+_SEAM_BUSY = 2.0
+#: A broken row: this share of the blocks along one inner boundary break off sharply.
+_BROKEN_SHARE = 0.27
+#: A quantisation entry this many times the median of its 8 neighbours, and this far above it.
+_TABLE_RATIO = 4.0
+_TABLE_EXCESS = 8
+
+
+@dataclass(frozen=True)
+class BrightnessStep:
+    """Where the picture's brightness jumps on the block grid, and by how much."""
+
+    row: int
+    column: int
+    levels: float
+    share: float
+
+    def describe(self) -> str:
+        darker = "darker" if self.levels < 0 else "brighter"
+        return (
+            f"the JPEG data looks damaged: from row {self.row}, column {self.column} to the end the picture is "
+            f"{abs(self.levels):.0f} grey levels {darker}, a step on the 8-pixel block grid that corrupted "
+            "compressed data leaves; compare with the original file before relying on the score"
+        )
+
+
+@dataclass(frozen=True)
+class BlockSeam:
+    """Where the picture starts to sit displaced along the block grid."""
+
+    row: int
+    column: int
+    share: float
+
+    def describe(self) -> str:
+        return (
+            f"the JPEG data looks damaged: from row {self.row} down, the picture is displaced along the 8-pixel "
+            f"block grid (a seam at column {self.column}), as corrupted compressed data leaves it; compare with "
+            "the original file before relying on the score"
+        )
+
+
+@dataclass(frozen=True)
+class BrokenRow:
+    """A boundary of the block grid where a large share of the blocks do not continue the row above."""
+
+    row: int
+    share: float
+
+    def describe(self) -> str:
+        return (
+            f"the JPEG data looks damaged: at row {self.row}, {100 * self.share:.0f}% of the 8-pixel blocks break off"
+            " sharply from the row above, as corrupted compressed data leaves them; compare with the original file"
+            " before relying on the score"
+        )
+
+
+def scan_damage(grey: np.ndarray, block: int = 8) -> BrightnessStep | BlockSeam | BrokenRow | None:
+    """What silent scan damage left in the decoded picture, if anything (see the module's text).
+
+    ``grey`` is the 8-bit decoded picture, as laid out in the file (before any EXIF turn), and
+    ``block`` the size of its coded blocks in decoded pixels (8, or 8 / the reduced-decode scale).
+    """
+    height, width = grey.shape[:2]
+    if block < 4 or height < 4 * block or width < 4 * block:
+        return None
+    image = grey.astype(np.float32)
+    jumps, sharp = _boundary_jumps(image, block)
+    return _brightness_step(jumps, sharp, block) or _block_seam(image, block) or _broken_row(sharp, block)
+
+
+def _broken_row(sharp: np.ndarray, block: int) -> BrokenRow | None:
+    """An inner boundary of the block grid along which many blocks break off sharply, or None.
+
+    The outermost boundaries are left out: film borders and padding bands end there.
+    """
+    shares = sharp.mean(axis=1)[1:-1]
+    if shares.size == 0 or shares.max() < _BROKEN_SHARE:
+        return None
+    boundary = int(np.argmax(shares)) + 1
+    return BrokenRow(row=(boundary + 1) * block, share=float(shares[boundary - 1]))
+
+
+def _block_seam(image: np.ndarray, block: int) -> BlockSeam | None:
+    """The vertical seam a picture displaced along the block grid shows, or None."""
+    _, sharp = _boundary_jumps(np.ascontiguousarray(image.T), block)
+    if sharp.sum(axis=1).max(initial=0) < _SEAM_SHARE * _SEAM_ROWS:
+        return None
+    busy = _busyness(image, block)
+    textured = (np.minimum(busy[:, :-1], busy[:, 1:]) >= _SEAM_BUSY).T[: sharp.shape[0], : sharp.shape[1]]
+    seams = sharp & textured
+    rows = seams.shape[1]
+    if rows < _SEAM_ROWS:
+        return None
+    to_bottom = np.cumsum(seams[:, ::-1], axis=1)[:, ::-1] / np.arange(rows, 0, -1)[None, :]
+    to_bottom[:, rows - _SEAM_ROWS + 1 :] = 0.0
+    column, row = np.unravel_index(int(np.argmax(to_bottom)), to_bottom.shape)
+    share = float(to_bottom[column, row])
+    if share < _SEAM_SHARE:
+        return None
+    return BlockSeam(row=int(row) * block, column=(int(column) + 1) * block, share=share)
+
+
+def _brightness_step(jumps: np.ndarray, sharp: np.ndarray, block: int) -> BrightnessStep | None:
+    """The constant brightness step a silently damaged scan leaves, or None."""
+    columns = jumps.shape[1]
+    counts = sharp.sum(axis=1)
+    best: BrightnessStep | None = None
+    for boundary in range(len(jumps) - 1):
+        if counts[boundary] + counts[boundary + 1] < MIN_SHARE * columns:
+            continue
+        step = _staircase(jumps[boundary : boundary + 2], sharp[boundary : boundary + 2])
+        if step is not None and (best is None or step[2] > best.share):
+            start, levels, share = step
+            best = BrightnessStep(row=(boundary + 1) * block, column=start * block, levels=levels, share=share)
+    return best
+
+
+def _boundary_jumps(image: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per horizontal block boundary and block column: the jump's height, and whether it is sharp.
+
+    The height is the jump across the boundary less the slope either side (median over the
+    block's pixel columns); sharp means clearly above every neighbouring row step, with texture
+    of a like amount on both sides.
+    """
+    height, width = image.shape
+    rows_of_blocks, columns = height // block, width // block
+    rows = np.arange(1, rows_of_blocks) * block
+    rows = rows[rows + 2 < height]
+
+    def step(at: np.ndarray) -> np.ndarray:
+        return np.subtract(image[at, : columns * block], image[at - 1, : columns * block])
+
+    def per_block(values: np.ndarray) -> np.ndarray:
+        return np.asarray(np.median(values.reshape(len(rows), columns, block), axis=2))
+
+    across = step(rows)
+    above, below = step(rows - 1), step(rows + 1)
+    beside = np.maximum.reduce([np.abs(above), np.abs(below), np.abs(step(rows - 2)), np.abs(step(rows + 2))])
+    jumps = per_block(across - 0.5 * (above + below))
+    smooth = per_block(beside)
+    texture = image[: rows_of_blocks * block, : columns * block].reshape(rows_of_blocks, block, columns, block)
+    spread = texture.std(axis=(1, 3))
+    low, high = np.minimum(spread[:-1], spread[1:]), np.maximum(spread[:-1], spread[1:])
+    alike = ((low >= _MIN_TEXTURE) & (low >= _TEXTURE_RATIO * high))[: len(rows)]
+    return jumps, alike & (np.abs(jumps) >= _SHARPNESS * smooth + _SLACK)
+
+
+def _busyness(image: np.ndarray, block: int) -> np.ndarray:
+    """Per block, the median change from one pixel to the next: near 0 on film borders and bands."""
+    rows, columns = image.shape[0] // block, image.shape[1] // block
+    area = image[: rows * block, : columns * block]
+    across = np.abs(np.diff(area, axis=1, append=area[:, -1:]))
+    down = np.abs(np.diff(area, axis=0, append=area[-1:, :]))
+    return np.asarray(np.median((across + down).reshape(rows, block, columns, block), axis=(1, 3)))
+
+
+def _staircase(jumps: np.ndarray, sharp: np.ndarray) -> tuple[int, float, float] | None:
+    """Best start column, height and share of a step under row r from ``start`` on, under r + 1 before it."""
+    columns = jumps.shape[1]
+    before = np.arange(columns)[None, :] < np.arange(columns + 1)[:, None]
+    heights = np.where(before, jumps[1][None, :], jumps[0][None, :])
+    counted = np.where(before, sharp[1][None, :], sharp[0][None, :])
+    any_counted = counted.any(axis=1)
+    levels = np.zeros(columns + 1)
+    if any_counted.any():
+        chosen = np.where(counted[any_counted], heights[any_counted], np.nan)
+        levels[any_counted] = np.nanmedian(chosen, axis=1)
+    close = np.abs(heights - levels[:, None]) <= _AGREEMENT * np.abs(levels[:, None]) + 1.0
+    share = np.where(np.abs(levels) >= MIN_STEP, (counted & close).sum(axis=1) / columns, 0.0)
+    start = int(np.argmax(share))
+    if share[start] < MIN_SHARE:
+        return None
+    return start, float(levels[start]), float(share[start])
+
+
+def implausible_quantisation(tables: dict[int, list[int]]) -> str | None:
+    """The warning for a quantisation table with an entry far above its neighbours, or None.
+
+    ``tables`` are as Pillow reads them from the header: 64 entries per table, in natural order.
+    """
+    for number, table in sorted(tables.items()):
+        if len(table) != 64:
+            continue
+        values = np.asarray(table, dtype=np.float64).reshape(8, 8)
+        padded = np.pad(values, 1, mode="edge")
+        neighbours = np.stack(
+            [padded[1 + dy : 9 + dy, 1 + dx : 9 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
+        )
+        typical = np.median(neighbours, axis=0)
+        odd = (values > _TABLE_RATIO * np.maximum(typical, 1.0)) & (values - typical >= _TABLE_EXCESS)
+        if odd.any():
+            row, column = (int(i) for i in np.argwhere(odd)[0])
+            return (
+                f"the JPEG header looks damaged: quantisation table {number} holds {values[row, column]:.0f} where its"
+                f" neighbours are near {typical[row, column]:.0f}, which rescales part of every block;"
+                " compare with the original file before relying on the score"
+            )
+    return None
