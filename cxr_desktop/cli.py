@@ -18,6 +18,7 @@ from cxr_desktop.core.resources import samples_dir
 from cxr_desktop.core.privacy import IDENTIFIER_MODES
 from cxr_desktop.distributed.options import add_dask_arguments
 from cxr_desktop.pacs.listen_command import add_listen_parser, run_listen
+from cxr_desktop.setup_errors import refuse_to_start
 
 SAMPLES_DIR = samples_dir()
 
@@ -149,12 +150,8 @@ def run_screen(args: argparse.Namespace) -> int:
             identifiers=args.identifiers,
             provenance=provenance(bundle, engine.backend, engine.precision),
         )
-    except CxrError as exc:
-        print(f"cxr-desktop: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cxr-desktop: error: cannot write the CSV {args.csv}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    except (CxrError, OSError) as exc:
+        return refuse_to_start(exc, args.csv)
     maps = (
         HeatmapFolder(args.heatmaps, args.folder, identifiers=args.identifiers, key=results.key)
         if args.heatmaps is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import platform
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -111,19 +113,7 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     result = evaluate_splits(
         out, model, draft, classes, val_samples, test_samples, config.target_sensitivity, config.seed
     )
-    thresholds, calibration, metrics = result.thresholds, result.calibration, result.metrics
-    metadata = compose_metadata(
-        config,
-        gradcam_layer,
-        thresholds,
-        calibration,
-        metrics,
-        summary,
-        dedup,
-        limitations=limitations,
-        init_overlap=init_overlap,
-    )
-    write_metadata(out, metadata)
+    write_metadata(out, calibrated_metadata(draft, result))
     bundle = export_onnx(out)
     (out / "split.csv").write_bytes((work / "split.csv").read_bytes())
     (out / "train_config.json").write_bytes((work / "config.json").read_bytes())
@@ -135,7 +125,7 @@ def export_run(work: Path, out: Path | None = None) -> ModelBundle:
     )
     write_report(out / REPORT_DIR, bundle.metadata, predictions)
     write_model_card(out, bundle.metadata, read_json(work / "config.json"))
-    log.info("wrote %s: test macro AUC %.4f", bundle.title, metrics["test"]["macro_auc"])
+    log.info("wrote %s: test macro AUC %.4f", bundle.title, result.metrics["test"]["macro_auc"])
     return bundle
 
 
@@ -226,6 +216,19 @@ def evaluate_splits(
         "ece_test_after": expected_calibration_error(test_probs, y_test),
     }
     return SplitEvaluation(temperature, thresholds, test_probs_all, metrics, calibration, engine)
+
+
+def calibrated_metadata(draft: dict[str, Any], result: SplitEvaluation) -> dict[str, Any]:
+    """The draft's metadata with what ``evaluate_splits`` fitted and measured on the splits.
+
+    Everything else a bundle says about itself (data, training, limitations) is settled before the
+    splits are scored, so the exported bundle is described by the very metadata its figures were
+    scored under, with only the thresholds, the calibration and the metrics replaced. A deep copy:
+    callers add to the result (``training``) without touching the draft.
+    """
+    metadata = copy.deepcopy(draft)
+    metadata.update(thresholds=result.thresholds, calibration=result.calibration, metrics=result.metrics)
+    return metadata
 
 
 def compose_metadata(

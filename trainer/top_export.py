@@ -23,7 +23,7 @@ from trainer import data as datalib
 from trainer import population
 from trainer.config import TrainConfig
 from trainer.export import (
-    compose_metadata,
+    calibrated_metadata,
     draft_metadata,
     evaluate_splits,
     init_bundle_overlap,
@@ -109,28 +109,17 @@ def export_top(
     model, gradcam_layer = inference_model(work / recipe_name / "best.keras", config)
     draft = draft_metadata(config, gradcam_layer, summary, dedup, limitations, overlap)
     result = evaluate_splits(out, model, draft, classes, val, test_all, 0.95, recipe.seed, ROBUSTNESS_FILMS)
-    thresholds, calibration, metrics = result.thresholds, result.calibration, result.metrics
     test = [s for s in test_all if s.label in classes]
     y_test = np.array([classes.index(s.label) for s in test])
     films = population.films_of(test_all)
     figures = population.three_class_figures if "covid" in classes else population.pneumonia_figures
-    metrics["population"] = {
+    result.metrics["population"] = {
         "figures": figures(films, result.test_probs, classes),
         "table": population.population_table(films, result.test_probs, classes),
         "calibration": population.calibration_by_population(films, result.test_probs, classes),
     }
-    metrics["ablation"] = ablation_summary(work, compared)
-    metadata = compose_metadata(
-        config,
-        gradcam_layer,
-        thresholds,
-        calibration,
-        metrics,
-        summary,
-        dedup,
-        limitations=limitations,
-        init_overlap=overlap,
-    )
+    result.metrics["ablation"] = ablation_summary(work, compared)
+    metadata = calibrated_metadata(draft, result)
     metadata["training"].update(
         {
             "recipe": recipe_name,

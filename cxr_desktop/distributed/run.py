@@ -40,6 +40,7 @@ from cxr_desktop.distributed.in_order import InOrder
 from cxr_desktop.distributed.progress import Progress
 from cxr_desktop.engine.device import usable_cores
 from cxr_desktop.exports.results_csv import ResultsCsv
+from cxr_desktop.setup_errors import refuse_to_start
 
 #: The local cluster's scheduler settings (a remote scheduler is started with the same, see
 #: docs/distributed.md). ``allowed-failures``: worker deaths a task may cause before the scheduler
@@ -79,12 +80,8 @@ def run_dask_screen(args: argparse.Namespace) -> int:
         results = ResultsCsv(
             args.csv, bundle.classes, identifiers=args.identifiers, provenance=provenance(bundle, backend, precision)
         )
-    except CxrError as exc:
-        print(f"cxr-desktop: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cxr-desktop: error: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    except (CxrError, OSError) as exc:
+        return refuse_to_start(exc, args.csv)
     in_order = InOrder(len(films), earlier)
     writer = _Writer(results, bundle, args.identifiers, set(earlier))
     writer.write(in_order.ready())

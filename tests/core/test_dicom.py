@@ -72,6 +72,17 @@ def twelve(g: np.ndarray) -> np.ndarray:
     return g.astype(np.uint16) * 16
 
 
+def rescaled_dataset(g: np.ndarray, **attributes: object) -> Dataset:
+    """The 12-bit film with Rescale Slope 2 and Intercept -1024, so that its windows apply to
+    ``rescaled(g)``: the flavours that build on it differ only in ``attributes``."""
+    return factory.make_dataset(twelve(g), bits_stored=12, RescaleSlope=2, RescaleIntercept=-1024, **attributes)
+
+
+def rescaled(g: np.ndarray) -> np.ndarray:
+    """PS3.3 C.11.1.1.2: the modality values of ``rescaled_dataset(g)``, what its window sees."""
+    return twelve(g) * 2.0 - 1024
+
+
 LUT8 = sqrt_lut(4096, 255)
 LUT12_IN_16 = list(range(4096))
 
@@ -85,29 +96,14 @@ FLAVOURS = [
     ),
     Flavour(
         "mono2-12bit-rescale-narrow-window",
-        lambda g: factory.make_dataset(
-            twelve(g),
-            bits_stored=12,
-            RescaleSlope=2,
-            RescaleIntercept=-1024,
-            RescaleType="US",
-            WindowCenter=3000,
-            WindowWidth=4000,
-        ),
-        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000),
+        lambda g: rescaled_dataset(g, RescaleType="US", WindowCenter=3000, WindowWidth=4000),
+        lambda g: window(rescaled(g), 3000, 4000),
         "window centre/width",
     ),
     Flavour(
         "several-windows-first-used",
-        lambda g: factory.make_dataset(
-            twelve(g),
-            bits_stored=12,
-            RescaleSlope=2,
-            RescaleIntercept=-1024,
-            WindowCenter=[3000, 2048],
-            WindowWidth=[4000, 9000],
-        ),
-        lambda g: window(twelve(g) * 2.0 - 1024, 3000, 4000),
+        lambda g: rescaled_dataset(g, WindowCenter=[3000, 2048], WindowWidth=[4000, 9000]),
+        lambda g: window(rescaled(g), 3000, 4000),
         "first of several",
     ),
     Flavour(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import shutil
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from cxr_desktop.core import audit
 from cxr_desktop.core.image import DicomInfo
 from cxr_desktop.core.radiograph import load_radiograph
 from cxr_desktop.core.scoring import ScreeningRow
+from tests.faults.cli_run import screen
 
 
 @pytest.fixture()
@@ -33,34 +33,13 @@ def all_lines(folder: Path) -> list[dict]:
 
 
 def test_headless_screen_logs_every_file_and_the_export(audit_folder, tiny_bundle, sample_images, tmp_path):
-    from cxr_desktop import cli
-
     folder = tmp_path / "studies"
     folder.mkdir()
     for image in sample_images[:3]:
         shutil.copy(image, folder / image.name)
     (folder / "report.txt").write_text("not an image")
     out = tmp_path / "out.csv"
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert (
-            cli.main(
-                [
-                    "screen",
-                    str(folder),
-                    "--model",
-                    str(tiny_bundle.folder),
-                    "--csv",
-                    str(out),
-                    "--quiet",
-                    "--heatmaps",
-                    str(tmp_path / "maps"),
-                ]
-            )
-            == 0
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert screen(folder, tiny_bundle.folder, out, "--heatmaps", str(tmp_path / "maps")) == 0
     entries = audit.read_audit(limit=None)
     assert entries == audit.read_audit(limit=None, folder=audit_folder)
     assert [e["event"] for e in entries[:2]] == ["export", "export"], "newest first"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import signal
 import socket
 import stat
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from cxr_desktop.core import privacy
 from cxr_desktop.exports.results_csv import csv_columns, render_csv
 from cxr_desktop.core.scoring import ScreeningRow
+from tests.faults.cli_run import screen
 
 CLASSES = ["covid", "pneumonia", "normal"]
 
@@ -60,7 +60,6 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def test_full_open_score_export_cycle_makes_no_network_connection(
     no_network, user_dirs, tiny_bundle, sample_images, tmp_path
 ):
-    from cxr_desktop import cli
     from cxr_desktop.core.audit import read_audit
     from cxr_desktop.core.bundle import load_bundle
     from cxr_desktop.core.preprocessing import preprocess
@@ -78,24 +77,7 @@ def test_full_open_score_export_cycle_makes_no_network_connection(
     for image in sample_images:
         shutil.copy(image, folder / image.name)
     out = tmp_path / "out.csv"
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        code = cli.main(
-            [
-                "screen",
-                str(folder),
-                "--model",
-                str(bundle.folder),
-                "--csv",
-                str(out),
-                "--heatmaps",
-                str(tmp_path / "maps"),
-                "--quiet",
-            ]
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert code == 0
+    assert screen(folder, bundle.folder, out, "--heatmaps", str(tmp_path / "maps")) == 0
     rows = read_rows(out)
     assert len(rows) == len(sample_images) and all(r["status"] == "ok" for r in rows)
     assert len(list((tmp_path / "maps").glob("*.png"))) == len(sample_images)
@@ -113,7 +95,6 @@ def test_the_network_guard_itself_works(no_network):
 
 def test_batch_csv_is_pseudonymised_by_default(no_network, user_dirs, tiny_bundle, sample_images, tmp_path):
     """The CLI's CSV carries no file or folder names unless asked to; the audit trail maps back."""
-    from cxr_desktop import cli
     from cxr_desktop.core.audit import read_audit
 
     folder = tmp_path / "Smith_John_1960-01-01"
@@ -123,33 +104,10 @@ def test_batch_csv_is_pseudonymised_by_default(no_network, user_dirs, tiny_bundl
         target = folder / f"DOE^JANE_{index}_{image.name}"
         shutil.copy(image, target)
         names.append(target)
-    out = tmp_path / "shared.csv"
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(out), "--quiet"]) == 0
-        again = tmp_path / "again.csv"
-        assert (
-            cli.main(["screen", str(folder), "--model", str(tiny_bundle.folder), "--csv", str(again), "--quiet"]) == 0
-        )
-        kept = tmp_path / "kept.csv"
-        assert (
-            cli.main(
-                [
-                    "screen",
-                    str(folder),
-                    "--model",
-                    str(tiny_bundle.folder),
-                    "--csv",
-                    str(kept),
-                    "--quiet",
-                    "--identifiers",
-                    "keep",
-                ]
-            )
-            == 0
-        )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    out, again, kept = tmp_path / "shared.csv", tmp_path / "again.csv", tmp_path / "kept.csv"
+    assert screen(folder, tiny_bundle.folder, out) == 0
+    assert screen(folder, tiny_bundle.folder, again) == 0
+    assert screen(folder, tiny_bundle.folder, kept, "--identifiers", "keep") == 0
     text = out.read_text(encoding="utf-8")
     assert "Smith" not in text and "DOE" not in text and str(tmp_path) not in text
     rows = read_rows(out)
