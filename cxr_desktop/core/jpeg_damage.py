@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: A jump counts as sharp when it is this many times the largest neighbouring row step (+ slack).
@@ -121,8 +122,9 @@ def scan_damage(grey: np.ndarray, block: int = 8) -> BrightnessStep | BlockSeam 
     if block < 4 or height < 4 * block or width < 4 * block:
         return None
     image = grey.astype(np.float32)
-    jumps, sharp = _boundary_jumps(image, block)
-    return _brightness_step(jumps, sharp, block) or _block_seam(image, block) or _broken_row(sharp, block)
+    spread = _block_spread(image, block)
+    jumps, sharp = _boundary_jumps(image, spread, block)
+    return _brightness_step(jumps, sharp, block) or _block_seam(image, spread, block) or _broken_row(sharp, block)
 
 
 def _broken_row(sharp: np.ndarray, block: int) -> BrokenRow | None:
@@ -137,9 +139,9 @@ def _broken_row(sharp: np.ndarray, block: int) -> BrokenRow | None:
     return BrokenRow(row=(boundary + 1) * block, share=float(shares[boundary - 1]))
 
 
-def _block_seam(image: np.ndarray, block: int) -> BlockSeam | None:
+def _block_seam(image: np.ndarray, spread: np.ndarray, block: int) -> BlockSeam | None:
     """The vertical seam a picture displaced along the block grid shows, or None."""
-    _, sharp = _boundary_jumps(np.ascontiguousarray(image.T), block)
+    _, sharp = _boundary_jumps(np.ascontiguousarray(image.T), spread.T, block)
     if sharp.sum(axis=1).max(initial=0) < _SEAM_SHARE * _SEAM_ROWS:
         return None
     busy = _busyness(image, block)
@@ -172,7 +174,17 @@ def _brightness_step(jumps: np.ndarray, sharp: np.ndarray, block: int) -> Bright
     return best
 
 
-def _boundary_jumps(image: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _block_spread(image: np.ndarray, block: int) -> np.ndarray:
+    """Per block, the standard deviation of its pixels (from block means of x and x squared)."""
+    rows, columns = image.shape[0] // block, image.shape[1] // block
+    area = np.ascontiguousarray(image[: rows * block, : columns * block])
+    mean: np.ndarray = cv2.resize(area, (columns, rows), interpolation=cv2.INTER_AREA)
+    square: np.ndarray = cv2.resize(area * area, (columns, rows), interpolation=cv2.INTER_AREA)
+    spread: np.ndarray = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    return spread
+
+
+def _boundary_jumps(image: np.ndarray, spread: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
     """Per horizontal block boundary and block column: the jump's height, and whether it is sharp.
 
     The height is the jump across the boundary less the slope either side (median over the
@@ -195,8 +207,6 @@ def _boundary_jumps(image: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarr
     beside = np.maximum.reduce([np.abs(above), np.abs(below), np.abs(step(rows - 2)), np.abs(step(rows + 2))])
     jumps = per_block(across - 0.5 * (above + below))
     smooth = per_block(beside)
-    texture = image[: rows_of_blocks * block, : columns * block].reshape(rows_of_blocks, block, columns, block)
-    spread = texture.std(axis=(1, 3))
     low, high = np.minimum(spread[:-1], spread[1:]), np.maximum(spread[:-1], spread[1:])
     alike = ((low >= _MIN_TEXTURE) & (low >= _TEXTURE_RATIO * high))[: len(rows)]
     return jumps, alike & (np.abs(jumps) >= _SHARPNESS * smooth + _SLACK)
