@@ -5,7 +5,8 @@
 
 Writes to ``tests/_artifacts/screenshots/viewer-<platform>/``: a DICOM with corner overlays, the
 ruler and the window in stored units (``1-dicom-reading.png``), the tag browser, the compare view,
-a triage list with its unusual (OOD) and read-error groups, and the open dialog listing an
+a triage list with its unusual (OOD) and read-error groups, a film whose JPEG data was damaged
+without the decoder noticing (the result panel must say so), and the open dialog listing an
 extension-less DICOM. ``--readme`` also writes the README's small screenshot. The DICOM files are
 built from real cxr3 films (upscaled 4x to a detector-like 12-bit 2048 px film with a pixel
 spacing), because no real DICOM chest film with a free licence is in the data set.
@@ -79,6 +80,15 @@ def unusual_images(folder: Path, film: Path) -> None:
     cv2.imwrite(str(folder / "photo-negative.png"), 255 - grey[::-1])
     (folder / "notes.jpg").write_text("a text file renamed to .jpg\n", encoding="utf-8")
     (folder / "empty.png").write_bytes(b"")
+
+
+def silently_damaged_jpeg(cxr3: Path) -> bytes:
+    """A real film with 64 bytes of its scan data overwritten, which libjpeg decodes without complaint
+    (mutant 97 of the seed-15 corpus of ``bench/mutant_corpus.py``): the window must say it is damaged."""
+    from bench.mutant_corpus import film_files, make_mutants
+
+    _, mutants = make_mutants(film_files(cxr3, 20, 15), 600, 15)
+    return mutants[97].data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
     window.grab().save(str(out / "4-triage-list.png"))
     groups = [window.batch.proxy.index(r, 2).data() for r in range(window.batch.proxy.rowCount())]
     print("triage groups in table order:", " > ".join(dict.fromkeys(groups)))
+
+    damaged = work / "damaged-012.jpg"
+    damaged.write_bytes(silently_damaged_jpeg(cxr3))
+    window.open_paths([damaged])
+    wait_for(window.result_displayed, 180)
+    idle(0.3)
+    window.grab().save(str(out / "6-damaged-film.png"))
 
     dialog_folder = work / "pacs-export"
     dialog_folder.mkdir()

@@ -21,7 +21,10 @@ along the grid instead: each later block row starts with blocks of the row befor
 the next row's), so a vertical seam of sharp, content-mismatched jumps runs down one block column
 from that row to the bottom. When the damage is undone further on, or the step is so large that
 the rest of the picture clips to black, what remains is a broken row: one boundary of the block
-grid where a large share of the blocks break off sharply from the row above (any heights).
+grid where a large share of the blocks break off sharply from the row above (any heights). A step so
+large that everything after it clips to white leaves a washed-out tail instead: flat white blocks
+from the middle of one block row to the end of the picture (intact films have flat black tails
+that start inside a row, at slanted borders, but no white ones).
 
 On all 5,699 cxr3 films none of these is raised (the most any film shows on one inner boundary is
 19% of its blocks breaking off sharply); in seeded mutant corpora they turn most silent wrong JPEGs
@@ -58,6 +61,13 @@ _SEAM_ROWS = 8
 _SEAM_BUSY = 2.0
 #: A broken row: this share of the blocks along one inner boundary break off sharply.
 _BROKEN_SHARE = 0.27
+#: A washed-out block: mean within this many grey levels of 255, and nearly flat.
+_WASHED_LEVELS = 10.0
+_WASHED_SPREAD = 4.0
+#: A washed-out tail: this share of the blocks after its start, which lies this many blocks or
+#: more inside the row, while the blocks before it in that row are mostly not washed out.
+_TAIL_SHARE = 0.9
+_TAIL_MARGIN = 2
 #: A quantisation entry this many times the median of its 8 neighbours, and this far above it.
 _TABLE_RATIO = 4.0
 _TABLE_EXCESS = 8
@@ -98,6 +108,21 @@ class BlockSeam:
 
 
 @dataclass(frozen=True)
+class WashedOutTail:
+    """Where the picture turns flat white to its end, starting inside a block row."""
+
+    row: int
+    column: int
+
+    def describe(self) -> str:
+        return (
+            f"the JPEG data looks damaged: from row {self.row}, column {self.column} to the end the picture is flat"
+            " white, starting inside a row of 8-pixel blocks as corrupted compressed data leaves it; compare with"
+            " the original file before relying on the score"
+        )
+
+
+@dataclass(frozen=True)
 class BrokenRow:
     """A boundary of the block grid where a large share of the blocks do not continue the row above."""
 
@@ -112,7 +137,10 @@ class BrokenRow:
         )
 
 
-def scan_damage(grey: np.ndarray, block: int = 8) -> BrightnessStep | BlockSeam | BrokenRow | None:
+Damage = BrightnessStep | BlockSeam | BrokenRow | WashedOutTail
+
+
+def scan_damage(grey: np.ndarray, block: int = 8) -> Damage | None:
     """What silent scan damage left in the decoded picture, if anything (see the module's text).
 
     ``grey`` is the 8-bit decoded picture, as laid out in the file (before any EXIF turn), and
@@ -122,9 +150,34 @@ def scan_damage(grey: np.ndarray, block: int = 8) -> BrightnessStep | BlockSeam 
     if block < 4 or height < 4 * block or width < 4 * block:
         return None
     image = grey.astype(np.float32)
-    spread = _block_spread(image, block)
+    mean, spread = _block_stats(image, block)
     jumps, sharp = _boundary_jumps(image, spread, block)
-    return _brightness_step(jumps, sharp, block) or _block_seam(image, spread, block) or _broken_row(sharp, block)
+    return (
+        _brightness_step(jumps, sharp, block)
+        or _block_seam(image, spread, block)
+        or _broken_row(sharp, block)
+        or _washed_out_tail(mean, spread, block)
+    )
+
+
+def _washed_out_tail(mean: np.ndarray, spread: np.ndarray, block: int) -> WashedOutTail | None:
+    """Flat white blocks from inside one block row to the end of the picture, or None.
+
+    Only white: black tails starting inside a row are common on intact films (the black corners of
+    a film scanned at a slant run into a black band below it).
+    """
+    washed = (mean >= 255 - _WASHED_LEVELS) & (spread <= _WASHED_SPREAD)
+    order = washed.ravel()
+    after = np.cumsum(order[::-1])[::-1] / np.arange(order.size, 0, -1)
+    columns = washed.shape[1]
+    for start in np.flatnonzero(after >= _TAIL_SHARE):
+        row, column = divmod(int(start), columns)
+        if order.size - start < 2 * columns or not _TAIL_MARGIN <= column <= columns - _TAIL_MARGIN:
+            continue
+        if washed[row, :column].mean() <= 1 - _TAIL_SHARE and not washed[max(row - 2, 0) : row].all(axis=0).any():
+            return WashedOutTail(row=row * block, column=column * block)
+        break
+    return None
 
 
 def _broken_row(sharp: np.ndarray, block: int) -> BrokenRow | None:
@@ -174,14 +227,14 @@ def _brightness_step(jumps: np.ndarray, sharp: np.ndarray, block: int) -> Bright
     return best
 
 
-def _block_spread(image: np.ndarray, block: int) -> np.ndarray:
-    """Per block, the standard deviation of its pixels (from block means of x and x squared)."""
+def _block_stats(image: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per block, the mean and the standard deviation of its pixels (from block means of x and x squared)."""
     rows, columns = image.shape[0] // block, image.shape[1] // block
     area = np.ascontiguousarray(image[: rows * block, : columns * block])
     mean: np.ndarray = cv2.resize(area, (columns, rows), interpolation=cv2.INTER_AREA)
     square: np.ndarray = cv2.resize(area * area, (columns, rows), interpolation=cv2.INTER_AREA)
     spread: np.ndarray = np.sqrt(np.maximum(square - mean * mean, 0.0))
-    return spread
+    return mean, spread
 
 
 def _boundary_jumps(image: np.ndarray, spread: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Damage the decoder accepts (a JPEG's scan data, a DICOM's raw pixel bytes) becomes a warned row.
 
-The mutants are the seeded corpus of ``bench/mutant_corpus.py`` (real cxr3 films, seed 15). The ones
+The mutants are from the seeded corpora of ``bench/mutant_corpus.py`` (real cxr3 films). The ones
 used here decode without any complaint from libjpeg and pydicom; before the fix they were scored
 silently, up to 0.5 off in probability. Clean films must not raise the warning: a damage warning
 on an intact film would teach users to ignore it.
@@ -18,30 +18,41 @@ import simplejpeg
 from PIL import JpegImagePlugin
 
 from bench.mutant_corpus import film_files, make_mutants
-from cxr_desktop.core.jpeg_damage import BlockSeam, BrightnessStep, implausible_quantisation, scan_damage
+from cxr_desktop.core.jpeg_damage import (
+    BlockSeam,
+    BrightnessStep,
+    BrokenRow,
+    WashedOutTail,
+    implausible_quantisation,
+    scan_damage,
+)
 from cxr_desktop.core.radiograph import load_radiograph
 from tests.core.dicom_factory import make_dataset, to_bytes
 
-#: Seed-15 mutants (by index) that were silently wrong, and what is found in each.
+#: Mutants (seed, index) that were silently wrong, and what is found in each.
 SILENT_BEFORE = {
-    97: BrightnessStep,
-    136: BrightnessStep,
-    202: BrightnessStep,
-    574: BrightnessStep,
-    226: BlockSeam,
-    361: BlockSeam,
+    (15, 97): BrightnessStep,
+    (15, 136): BrightnessStep,
+    (15, 202): BrightnessStep,
+    (15, 574): BrightnessStep,
+    (15, 226): BlockSeam,
+    (15, 361): BlockSeam,
+    (16, 529): BrokenRow,
+    (16, 397): BrokenRow,
+    (17, 388): BrokenRow,
+    (22, 358): WashedOutTail,
 }
 DAMAGED = "the JPEG data looks damaged"
 
 
 @pytest.fixture(scope="module")
-def corpus(cxr3):
-    return make_mutants(film_files(cxr3, 20, 15), 600, 15)
+def corpora(cxr3):
+    return {seed: make_mutants(film_files(cxr3, 20, seed), 600, seed) for seed in {s for s, _ in SILENT_BEFORE}}
 
 
-def test_silent_jpeg_scan_damage_is_a_warned_row(corpus, tmp_path):
-    intact, mutants = corpus
-    for index, kind in SILENT_BEFORE.items():
+def test_silent_jpeg_scan_damage_is_a_warned_row(corpora, tmp_path):
+    for (seed, index), kind in SILENT_BEFORE.items():
+        intact, mutants = corpora[seed]
         mutant = mutants[index]
         simplejpeg.decode_jpeg(mutant.data, colorspace="GRAY")  # the decoder itself raises nothing
         path = tmp_path / f"m{index}-{mutant.film}"
