@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import platform
+import time
 import sys
 import tempfile
 from pathlib import Path
@@ -123,6 +124,50 @@ def machine() -> str:
         f"{model or platform.processor()} | {usable_cores()} usable cores | avx512_bf16={cpu_has_bf16()}"
         f" | load average {load:.2f} | Python {platform.python_version()}"
     )
+
+
+def forward_gflop(graph: Path, size: int) -> float:
+    """Floating-point operations (2 per multiply-add) of one film through the graph's convolutions and products."""
+    import numpy as np
+    import openvino as ov
+
+    model = ov.Core().read_model(str(graph))
+    model.reshape({model.inputs[0].any_name: [1, size, size, 3]})
+    macs = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind == "Convolution":
+            weights = op.input(1).get_shape()
+            macs += int(np.prod(op.output(0).get_shape())) * int(np.prod(list(weights)[1:]))
+        elif kind == "MatMul":
+            left, right = op.input(0).get_shape(), op.input(1).get_shape()
+            macs += int(np.prod(list(left))) * int(right[-1] if not op.get_transpose_b() else right[-2])
+    return 2 * macs / 1e9
+
+
+def gemm_gflops(threads: int, side: int = 2048, repeats: int = 10) -> float:
+    """What OpenVINO sustains here on the friendliest fp32 work there is, one large matrix product.
+
+    A network can approach this rate but not pass it: it is the ceiling for any fp32 forward pass
+    on this CPU with this runtime.
+    """
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    left = ops.parameter([side, side], np.float32)
+    right = ops.constant(np.random.default_rng(0).standard_normal((side, side), dtype=np.float32))
+    compiled = ov.Core().compile_model(
+        ov.Model([ops.matmul(left, right, False, False)], [left]),
+        "CPU",
+        {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"},
+    )
+    data = np.random.default_rng(1).standard_normal((side, side), dtype=np.float32)
+    compiled(data)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        compiled(data)
+    return 2 * side**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:

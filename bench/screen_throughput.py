@@ -25,7 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import add_common_arguments, machine, real_images, resolve_bundle, table  # noqa: E402
+from bench.common import (  # noqa: E402
+    add_common_arguments,
+    forward_gflop,
+    gemm_gflops,
+    machine,
+    real_images,
+    resolve_bundle,
+    table,
+)
 
 
 @dataclass
@@ -182,7 +190,41 @@ def main(argv: list[str] | None = None) -> int:
             ("ratio", "value", "target", ""),
         )
     )
+    if bundle.onnx is not None:
+        print()
+        print(arithmetic_ceiling(bundle, a, b))
     return 0
+
+
+def arithmetic_ceiling(bundle, seeds: Measure, forward: Measure) -> str:
+    """Whether 6x the seeds is within reach of this CPU at all, in floating-point operations.
+
+    The forward pass cannot run faster than the runtime's own rate on one large matrix product,
+    the best case for fp32 arithmetic; if 6x the seeds' rate needs more than that, no pipeline
+    work can get there in fp32 on this machine.
+    """
+    from cxr_desktop.engine.device import usable_cores
+
+    per_film = forward_gflop(bundle.folder / bundle.onnx.file, bundle.preprocessing.size)
+    ceiling = gemm_gflops(usable_cores())
+    needed = 6 * seeds.rate * per_film
+    return table(
+        [
+            ("fp32 work per film", f"{per_film:.2f} GFLOP", ""),
+            (
+                "(b) the engine's forward pass",
+                f"{forward.rate * per_film:.0f} GFLOP/s",
+                f"{100 * forward.rate * per_film / ceiling:.0f}% of the ceiling",
+            ),
+            ("ceiling: OpenVINO fp32 on one 2048x2048 matrix product", f"{ceiling:.0f} GFLOP/s", ""),
+            (
+                "needed for 6x the seeds (a)",
+                f"{needed:.0f} GFLOP/s",
+                "within reach" if needed <= ceiling else "ABOVE THE CEILING: unreachable in fp32 here",
+            ),
+        ],
+        ("arithmetic", "value", ""),
+    )
 
 
 def _verdict(ok: bool) -> str:
