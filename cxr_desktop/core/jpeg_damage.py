@@ -39,7 +39,7 @@ more than 1.5 times the median of its neighbours, so an entry 4 times above them
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -62,6 +62,8 @@ _SEAM_ROWS = 8
 _SEAM_BUSY = 2.0
 #: A broken row: this share of the blocks along one inner boundary break off sharply.
 _BROKEN_SHARE = 0.27
+#: Block columns (and rows) looked at, at most: larger films are sampled evenly.
+_MOST_BLOCKS = 64
 #: A washed-out block: mean within this many grey levels of 255, and nearly flat.
 _WASHED_LEVELS = 10.0
 _WASHED_SPREAD = 4.0
@@ -150,15 +152,28 @@ def scan_damage(grey: np.ndarray, block: int = 8) -> Damage | None:
     height, width = grey.shape[:2]
     if block < 4 or height < 4 * block or width < 4 * block:
         return None
-    image = grey.astype(np.float32)
-    mean, spread = _block_stats(image, block)
-    jumps, sharp = _boundary_jumps(image, spread, block)
-    return (
+    column_step, row_step = _sample_step(width // block), _sample_step(height // block)
+    columns = grey[:, : width // block * block].reshape(height, -1, block)[:, ::column_step]
+    across = columns.reshape(height, -1).astype(np.float32)
+    mean, spread = _block_stats(across, block)
+    jumps, sharp = _boundary_jumps(across, spread, block)
+    found = (
         _brightness_step(jumps, sharp, block)
-        or _block_seam(image, spread, block)
+        or _block_seam(grey[: height // block * block].reshape(-1, block, width)[::row_step], block)
         or _broken_row(sharp, block)
         or _washed_out_tail(mean, spread, block)
     )
+    if isinstance(found, BrightnessStep | WashedOutTail):
+        return replace(found, column=found.column * column_step)
+    if isinstance(found, BlockSeam):
+        return replace(found, row=found.row * row_step)
+    return found
+
+
+def _sample_step(blocks: int) -> int:
+    """1 up to ``_MOST_BLOCKS`` blocks, else the step of an even sample: the findings are shares, so
+    a large film is judged on a sample of its block columns (rows, for the seam) at a bounded cost."""
+    return max(1, blocks // _MOST_BLOCKS)
 
 
 def _washed_out_tail(mean: np.ndarray, spread: np.ndarray, block: int) -> WashedOutTail | None:
@@ -190,8 +205,14 @@ def _broken_row(sharp: np.ndarray, block: int) -> BrokenRow | None:
     return BrokenRow(row=(boundary + 1) * block, share=float(shares[boundary]))
 
 
-def _block_seam(image: np.ndarray, spread: np.ndarray, block: int) -> BlockSeam | None:
-    """The vertical seam a picture displaced along the block grid shows, or None."""
+def _block_seam(sampled_rows: np.ndarray, block: int) -> BlockSeam | None:
+    """The vertical seam a picture displaced along the block grid shows, or None.
+
+    ``sampled_rows`` holds the picture's rows of blocks (or an even sample of them), shape
+    (rows of blocks, block, width).
+    """
+    image = sampled_rows.reshape(-1, sampled_rows.shape[2]).astype(np.float32)
+    _, spread = _block_stats(image, block)
     _, sharp = _boundary_jumps(np.ascontiguousarray(image.T), spread.T, block)
     if sharp.sum(axis=1).max(initial=0) < _SEAM_SHARE * _SEAM_ROWS:
         return None
