@@ -52,7 +52,8 @@ class PrivateFileHandler(RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.chmod(self.baseFilename, 0o600)
+        # By descriptor, not by name: the other process may rotate the name away in between.
+        os.fchmod(fd, 0o600)
         return open(fd, "a", encoding="utf-8", errors="backslashreplace")
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -46,6 +46,9 @@ def test_a_signal_mid_batch_stops_promptly_with_a_valid_csv(slow_folder, tiny_bu
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl+C reaches a foreground run; a test suite started as a background job ignores
+        # SIGINT, and its children would inherit that and never see the signal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 3):
