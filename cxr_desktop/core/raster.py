@@ -90,10 +90,7 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
     if image is None or image.size == 0:
         raise ImageReadError(f"damaged {kind} file: the image data cannot be decoded", path)
     if kind == "JPEG":
-        table_damage = implausible_quantisation(header.quantisation)
-        warnings.extend([table_damage] if table_damage else [])
-    if kind == "JPEG" and header.mode != "CMYK":
-        warnings.extend(_silent_scan_damage(image, factor))
+        warnings.extend(_silent_damage(header, image, factor))
     if factor > 1:
         if kind != "JPEG" or header.mode == "CMYK":
             image = reduce(image, factor)
@@ -150,13 +147,15 @@ def _decode(path: Path, data: bytes, kind: str, header: _Header, factor: int = 1
     return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 
-def _silent_scan_damage(image: np.ndarray, factor: int) -> list[str]:
-    """The warning for scan damage the decoder accepted (``jpeg_damage``), on the picture as coded."""
-    if 8 % factor:
-        return []
-    luma = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY)
-    damage = scan_damage(luma, block=8 // factor)
-    return [] if damage is None else [damage.describe()]
+def _silent_damage(header: _Header, image: np.ndarray, factor: int) -> list[str]:
+    """Warnings for JPEG damage the decoder accepted (``jpeg_damage``): in the quantisation tables,
+    and in the scan, judged on the picture as coded (CMYK pictures have no single luma to judge)."""
+    found = [implausible_quantisation(header.quantisation)]
+    if header.mode != "CMYK" and not 8 % factor:
+        luma = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_BGR2GRAY)
+        damage = scan_damage(luma, block=8 // factor)
+        found.append(None if damage is None else damage.describe())
+    return [warning for warning in found if warning]
 
 
 def _check_complete(path: Path, data: bytes, kind: str) -> None:
