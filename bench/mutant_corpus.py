@@ -14,11 +14,13 @@ Each mutant is also placed by where its damage lies. ``payload``: only inside da
 protects, the entropy-coded scan of a JPEG or the raw pixel bytes of an uncompressed DICOM; there a
 changed byte can leave a stream every decoder accepts. The loader looks for what such damage leaves
 (``core.jpeg_damage``: a brightness step or a seam on the JPEG block grid; DICOM pixel values above
-Bits Stored) and warns. ``structure``: everything else (headers, markers, PNG chunks, which carry
-CRCs, and every truncation).
+Bits Stored) and warns; a JPEG whose compressed data falls out of step, or holds a block mean
+outside 0-255 (``core.jpeg_stream``), is an error row. ``structure``: everything else (headers,
+markers, PNG chunks, which carry CRCs, and every truncation).
 
-The target is zero silent wrong answers. ``--clean`` also runs the JPEG damage check over every
-film of the data set, to count warnings an intact film would wrongly get (the target is none).
+The target is zero silent wrong answers. ``--clean`` also runs the JPEG damage checks over every
+film of the data set, to count warnings (or refusals) an intact film would wrongly get (the target
+is none).
 ``tests/faults/test_mutant_corpus.py`` runs a small seeded corpus of the same kind on every test run.
 
     .venv/bin/python bench/mutant_corpus.py [--mutants 600] [--films 20] [--seed 15 [16 ...]] [--clean]
@@ -221,19 +223,26 @@ def main() -> int:
 
 
 def false_warnings() -> str:
-    """How many intact films of the data set the JPEG damage checks would warn about."""
+    """How many intact films of the data set the JPEG damage checks would warn about (or refuse)."""
     import io
 
     import simplejpeg
     from PIL import JpegImagePlugin
 
+    from cxr_desktop.core.errors import ImageReadError
     from cxr_desktop.core.jpeg_damage import implausible_quantisation, scan_damage
+    from cxr_desktop.core.jpeg_stream import check_block_means, check_entropy_coding
     from trainer.data import default_data_dir
 
     def warned(data: bytes) -> bool:
         with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as header:
             tables = dict(header.quantization)
         pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY")[..., 0]
+        try:
+            check_entropy_coding(Path("intact.jpg"), data)
+            check_block_means(Path("intact.jpg"), data)
+        except ImageReadError:
+            return True
         return scan_damage(pixels) is not None or implausible_quantisation(tables) is not None
 
     films = sorted(default_data_dir().glob("*/*.jpg"))

@@ -2,7 +2,8 @@
 
 Pillow reads the header only (size, mode, pages, EXIF orientation), so a decompression bomb or a
 damaged header is refused before any pixel is decoded; OpenCV then decodes the pixels (fast, 8-
-and 16-bit, releases the GIL for the prefetching threads). CMYK goes through Pillow, which knows
+and 16-bit, releases the GIL for the prefetching threads), simplejpeg the JPEGs, whose stream
+``jpeg_stream`` checks for damage libjpeg-turbo lets pass. CMYK goes through Pillow, which knows
 Adobe's inverted CMYK convention; OpenCV would hand the K plane over as if it were alpha.
 """
 
@@ -22,6 +23,7 @@ from PIL import BmpImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugi
 
 from cxr_desktop.core.errors import ImageReadError, UnsupportedImageError
 from cxr_desktop.core.jpeg_damage import implausible_quantisation, scan_damage
+from cxr_desktop.core.jpeg_stream import check_block_means, check_entropy_coding
 from cxr_desktop.core.image import MAX_PIXELS, MIN_SIDE, Radiograph, reduce, reduction, reduction_note, to_unit_range
 
 SUPPORTED = ("JPEG", "PNG", "TIFF", "BMP")
@@ -90,6 +92,8 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
     if image is None or image.size == 0:
         raise ImageReadError(f"damaged {kind} file: the image data cannot be decoded", path)
     if kind == "JPEG":
+        _check_stream(path, data, factor)
+    if kind == "JPEG":
         warnings.extend(_silent_damage(header, image, factor))
     if factor > 1:
         if kind != "JPEG" or header.mode == "CMYK":
@@ -145,6 +149,14 @@ def _decode(path: Path, data: bytes, kind: str, header: _Header, factor: int = 1
     except ValueError as exc:
         raise ImageReadError(f"damaged JPEG file ({exc}): the picture is not what was saved", path) from None
     return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+
+
+def _check_stream(path: Path, data: bytes, factor: int) -> None:
+    """Refuse damage libjpeg-turbo decoded silently (``jpeg_stream``); the reference decoder only
+    reads films decoded at full size, to bound time and memory on large ones."""
+    if factor == 1:
+        check_entropy_coding(path, data)
+    check_block_means(path, data)
 
 
 def _silent_damage(header: _Header, image: np.ndarray, factor: int) -> list[str]:
