@@ -38,7 +38,8 @@ _MALFORMED_STREAM = "-1038"
 #: mozjpeg's deringing overshoot.
 _MEAN_SLACK = 2.0
 _DERINGING_OVERSHOOT = 32.0
-_START_OF_SCAN, _QUANTISATION, _FRAMES = 0xDA, 0xDB, frozenset({0xC0, 0xC1, 0xC2})
+_START_OF_SCAN, _QUANTISATION, _JFIF, _ADOBE = 0xDA, 0xDB, 0xE0, 0xEE
+_FRAMES = frozenset({0xC0, 0xC1, 0xC2})
 
 
 def check_entropy_coding(path: Path, data: bytes) -> None:
@@ -90,33 +91,60 @@ def check_block_means(path: Path, data: bytes) -> None:
 
 
 def _with_dc_headroom(data: bytes) -> tuple[bytes, int, int] | None:
-    """A copy of ``data`` with every DC quantiser halved, the first component's DC quantiser, and
-    its halved value; None when the header cannot be followed or the quantiser is 1."""
+    """A copy of ``data`` with every DC quantiser halved, the luma's DC quantiser, and its halved
+    value; None when the header cannot be followed, the quantiser is 1, or the grey picture the
+    decoder gives is not one component's samples (CMYK, YCCK and RGB JPEGs mix components)."""
     copy = bytearray(data)
     tables: dict[int, tuple[int, int]] = {}
-    first_table: int | None = None
+    frame: tuple[int, bytes, int] | None = None
+    jfif, adobe_transform = False, None
     at = 2
     while at + 4 <= len(copy) and copy[at] == 0xFF:
         marker, length = copy[at + 1], int.from_bytes(copy[at + 2 : at + 4], "big")
+        segment = bytes(copy[at + 4 : at + 2 + length])
         if marker == _START_OF_SCAN or length < 2:
             break
         if marker == _QUANTISATION:
             _halve_dc(copy, at + 4, at + 2 + length, tables)
-        elif marker in _FRAMES and at + 13 <= len(copy):
-            first_table = copy[at + 12]
+        elif marker == _JFIF and segment.startswith(b"JFIF\0"):
+            jfif = True
+        elif marker == _ADOBE and segment.startswith(b"Adobe") and len(segment) >= 12:
+            adobe_transform = segment[11]
+        elif marker in _FRAMES and len(segment) >= 9:
+            count = segment[5]
+            frame = (count, segment[6 : 6 + 3 * count : 3], segment[8])
         at += 2 + length
-    if first_table is None or first_table not in tables or tables[first_table][1] == tables[first_table][0]:
+    if frame is None or not _grey_is_first_component(frame[0], frame[1], jfif, adobe_transform):
         return None
-    quantiser, reduced = tables[first_table]
+    luma = frame[2]
+    if luma not in tables or tables[luma][1] == tables[luma][0]:
+        return None
+    quantiser, reduced = tables[luma]
     return bytes(copy), quantiser, reduced
+
+
+def _grey_is_first_component(count: int, ids: bytes, jfif: bool, adobe_transform: int | None) -> bool:
+    """libjpeg's rule for what three components are (JFIF, then Adobe's transform flag, then the
+    component ids): only for one component, or YCbCr, is the grey picture the first component."""
+    if count == 1:
+        return True
+    if count != 3:
+        return False
+    if jfif:
+        return True
+    if adobe_transform is not None:
+        return adobe_transform != 0
+    return ids != b"RGB"
 
 
 def _halve_dc(copy: bytearray, start: int, end: int, tables: dict[int, tuple[int, int]]) -> None:
     """Halve the DC entry of each table in one DQT segment, in place; record (old, new) by table."""
     at = start
-    while at < end and at < len(copy):
+    while at < end:
         wide, number = copy[at] >> 4, copy[at] & 0x0F
         size = 2 if wide else 1
+        if at + 1 + 64 * size > min(end, len(copy)):
+            return
         old = int.from_bytes(copy[at + 1 : at + 1 + size], "big")
         new = max(1, old // 2)
         copy[at + 1 : at + 1 + size] = new.to_bytes(size, "big")

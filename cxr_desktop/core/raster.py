@@ -93,7 +93,6 @@ def read_raster(path: Path, data: bytes, digest: str, kind: str) -> Radiograph:
         raise ImageReadError(f"damaged {kind} file: the image data cannot be decoded", path)
     if kind == "JPEG":
         _check_stream(path, data, factor)
-    if kind == "JPEG":
         warnings.extend(_silent_damage(header, image, factor))
     if factor > 1:
         if kind != "JPEG" or header.mode == "CMYK":
