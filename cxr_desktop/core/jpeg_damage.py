@@ -290,18 +290,18 @@ def _faint_step(jumps: np.ndarray, image: np.ndarray, block: int) -> BrightnessS
     on_first, on_second = after[upper], before[lower]
     height = np.minimum(np.abs(on_first), np.abs(on_second))
     off = np.maximum(np.abs(before[upper]), np.abs(after[lower]))
-    agree = spans[None, :] & (np.sign(on_first) == np.sign(on_second))
-    strength = np.where(agree, (height - off) / noise, 0.0)
-    for index in np.argsort(strength.max(axis=1))[::-1]:
-        start = int(np.argmax(strength[index]))
-        if strength[index, start] < FAINT_STRENGTH:
-            return None
-        boundary, levels = int(candidates[index]), float(on_first[index, start])
-        if _persists(image, boundary, start, float(np.sign(levels) * height[index, start]), block):
-            path = np.concatenate([jumps[boundary, start:], jumps[boundary + 1, :start]])
-            share = float(np.mean(np.sign(path) == np.sign(levels)))
-            return BrightnessStep(row=(boundary + 1) * block, column=start * block, levels=levels, share=share)
-    return None
+    sign = np.sign(on_first)
+    agree = spans[None, :] & (sign == np.sign(on_second))
+    kept_before, kept_after = _prefix_suffix_medians(_shifts(image, rows, block))
+    persists = np.minimum(sign * kept_after[upper], sign * kept_before[lower]) >= _FAINT_PERSISTS * height
+    strength = np.where(agree & persists, (height - off) / noise, 0.0)
+    index, start = (int(i) for i in np.unravel_index(int(np.argmax(strength)), strength.shape))
+    if strength[index, start] < FAINT_STRENGTH:
+        return None
+    boundary, levels = int(candidates[index]), float(on_first[index, start])
+    path = np.concatenate([jumps[boundary, start:], jumps[boundary + 1, :start]])
+    share = float(np.mean(np.sign(path) == np.sign(levels)))
+    return BrightnessStep(row=(boundary + 1) * block, column=start * block, levels=levels, share=share)
 
 
 def _staircase_candidates(jumps: np.ndarray, spans: np.ndarray) -> np.ndarray:
@@ -337,20 +337,25 @@ def _sorted_median(ordered: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.where(lengths[None, :] > 0, middle, np.nan)
 
 
-def _persists(image: np.ndarray, boundary: int, start: int, levels: float, block: int) -> bool:
-    """Whether the picture stays shifted (by ``_FAINT_PERSISTS`` of ``levels``, the smaller height of
-    the two parts) a few rows past both parts of the staircase."""
+def _shifts(image: np.ndarray, boundaries: np.ndarray, block: int) -> np.ndarray:
+    """Per boundary and block column, how far the picture below the boundary sits from the picture
+    above it, the lesser (towards zero) of two depths, the next few rows and the block after them:
+    a step persists at both (by ``_FAINT_PERSISTS`` of its height), a drawn line does not."""
     columns = image.shape[1] // block
+    width = columns * block
 
-    def shift(at: int) -> np.ndarray:
-        row = (at + 1) * block
-        above = image[max(row - 5, 0) : row - 1, : columns * block].mean(axis=0)
-        below = image[row + 1 : row + 5, : columns * block].mean(axis=0)
-        return np.asarray(np.median((below - above).reshape(columns, block), axis=1))
+    def band(top: int, bottom: int) -> np.ndarray:
+        return np.asarray(image[max(top, 0) : bottom, :width].mean(axis=0))
 
-    sign = 1.0 if levels > 0 else -1.0
-    first, second = shift(boundary)[start:], shift(boundary + 1)[:start]
-    return min(sign * float(np.median(first)), sign * float(np.median(second))) >= _FAINT_PERSISTS * abs(levels)
+    found = []
+    for boundary in boundaries:
+        row = (int(boundary) + 1) * block
+        near = band(row + 1, row + 5) - band(row - 5, row - 1)
+        far = band(row + 5, row + 9) - band(row - 9, row - 5) if row + 5 < image.shape[0] else near
+        depths = np.stack([near, far]).reshape(2, columns, block)
+        medians = np.median(depths, axis=2)
+        found.append(np.where(np.abs(medians[0]) < np.abs(medians[1]), medians[0], medians[1]))
+    return np.asarray(found)
 
 
 def _block_stats(image: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -49,7 +49,7 @@ SILENT_BEFORE = {
     (17, 388): (BrokenRow, "warned"),
     (22, 358): (WashedOutTail, "error"),
     (28, 307): (BrightnessStep, "error"),
-    (33, 223): (BrightnessStep, "error"),
+    (52, 112): (BrightnessStep, "warned"),
     (36, 250): (BrightnessStep, "error"),
     (37, 214): (BrightnessStep, "error"),
 }
