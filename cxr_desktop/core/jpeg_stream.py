@@ -10,11 +10,12 @@ shows:
   an invalid code into a zero, or lets a run of AC coefficients overrun its block.
 - **Every block mean lies in 0-255.** An encoder codes 8-bit samples, so the mean it writes for a
   block (its DC coefficient) is a brightness between 0 and 255, give or take the DC quantiser's
-  rounding (mozjpeg's deringing raises saturated white pixels by up to 31 levels, so the top
-  allows that too). A damaged scan shifts the running DC sum, and dark or bright blocks after the
-  damage then carry means no encoder writes. The decoder clips them to 0 or 255, which hides the
-  fact in the picture, so the means are read from the stream: the DC quantiser is halved in a copy
-  of the header, and the copy is decoded at 1/8 scale, where each pixel is its block's DC alone.
+  rounding. (mozjpeg's deringing raises saturated white pixels by up to 31 levels, capped so that
+  the block mean stays in range; the top still allows 32 levels for encoders less careful.) A
+  damaged scan shifts the running DC sum, and dark or bright blocks after the damage then carry
+  means no encoder writes. The decoder clips them to 0 or 255, which hides the fact in the
+  picture, so the means are read from the stream: the DC quantiser is halved in a copy of the
+  header, and the copy is decoded at 1/8 scale, where each pixel is its block's DC alone.
 
 Both raise ``ImageReadError``: the file is damaged beyond doubt, unlike the picture-based findings
 of ``jpeg_damage``, which are warnings. Neither refuses any of the 5,699 intact cxr3 films (their
@@ -35,7 +36,7 @@ from cxr_desktop.core.errors import ImageReadError
 #: implemented", say nothing about damage).
 _MALFORMED_STREAM = "-1038"
 #: Slack on block means beyond the DC quantiser's own rounding, in grey levels; the top also allows
-#: mozjpeg's deringing overshoot.
+#: an overshoot like mozjpeg's deringing of white pixels, in case an encoder does not cap it.
 _MEAN_SLACK = 2.0
 _DERINGING_OVERSHOOT = 32.0
 _START_OF_SCAN, _QUANTISATION, _JFIF, _ADOBE = 0xDA, 0xDB, 0xE0, 0xEE
@@ -46,7 +47,7 @@ def check_entropy_coding(path: Path, data: bytes) -> None:
     """Refuse a JPEG whose compressed data falls out of step, which libjpeg-turbo lets pass.
 
     The JPEG committee's reference decoder (Thomas Richter's libjpeg, which pydicom already uses
-    for DICOM) decodes a cxr3 film in about 3 ms. The loader runs it on films it decodes at full
+    for DICOM) decodes a cxr3 film in 2 to 3 ms. The loader runs it on films it decodes at full
     size; larger ones are left to the other checks, to bound time and memory.
     """
     try:
