@@ -21,7 +21,7 @@ import simplejpeg
 from libjpeg.utils import decode as reference_decode
 from PIL import Image, JpegImagePlugin
 
-from bench.mutant_corpus import film_files, make_mutants
+from bench.mutant_corpus import Mutant, film_files, make_mutants
 from cxr_desktop.core.errors import ImageReadError
 from cxr_desktop.core.jpeg_damage import (
     BlockSeam,
@@ -70,17 +70,21 @@ def corpora(cxr3):
 
 def test_silent_jpeg_scan_damage_is_a_warned_or_error_row(corpora, tmp_path):
     for (seed, index), (kind, row) in SILENT_BEFORE.items():
-        intact, mutants = corpora[seed]
-        mutant = mutants[index]
-        simplejpeg.decode_jpeg(mutant.data, colorspace="GRAY")  # the decoder itself raises nothing
-        path = tmp_path / f"m{index}-{mutant.film}"
-        path.write_bytes(mutant.data)
+        mutant, path, intact = _written(corpora, tmp_path, seed, index)
+        pixels = simplejpeg.decode_jpeg(mutant.data, colorspace="GRAY")[..., 0]  # the decoder itself raises nothing
         assert _row(path) == row, (mutant.film, mutant.damage)
-        clean = tmp_path / mutant.film
-        clean.write_bytes(intact[mutant.film])
-        assert _row(clean) == "clean"
-        pixels = simplejpeg.decode_jpeg(mutant.data, colorspace="GRAY")[..., 0]
+        path.write_bytes(intact)
+        assert _row(path) == "clean"
         assert isinstance(scan_damage(pixels), kind)
+
+
+def _written(corpora, tmp_path: Path, seed: int, index: int) -> tuple[Mutant, Path, bytes]:
+    """Mutant ``index`` of the seed's corpus, the file it was written to, and its intact film's bytes."""
+    intact, mutants = corpora[seed]
+    mutant = mutants[index]
+    path = tmp_path / f"m{index}-{mutant.film}"
+    path.write_bytes(mutant.data)
+    return mutant, path, intact[mutant.film]
 
 
 def _row(path: Path) -> str:
@@ -95,29 +99,23 @@ def _row(path: Path) -> str:
 def test_jpeg_whose_compressed_data_falls_out_of_step_is_an_error_row(corpora, tmp_path):
     """libjpeg-turbo's fast path lets these pass without a word; the reference decoder stops."""
     for (seed, index), reason in OUT_OF_STEP.items():
-        intact, mutants = corpora[seed]
-        mutant = mutants[index]
+        mutant, path, intact = _written(corpora, tmp_path, seed, index)
         simplejpeg.decode_jpeg(mutant.data, colorspace="GRAY")
-        path = tmp_path / f"m{index}-{mutant.film}"
-        path.write_bytes(mutant.data)
         with pytest.raises(ImageReadError, match=f"falls out of step: .*{reason}") as raised:
             load_radiograph(path)
         assert path.name in str(raised.value)
-        path.write_bytes(intact[mutant.film])
+        path.write_bytes(intact)
         assert load_radiograph(path).warnings == ()
 
 
 def test_jpeg_with_a_block_mean_outside_0_255_is_an_error_row(corpora, tmp_path):
     """The picture clips these to 0, like any black film border; the stream says what was coded."""
     for (seed, index), mean in IMPOSSIBLE_MEANS.items():
-        intact, mutants = corpora[seed]
-        mutant = mutants[index]
+        mutant, path, intact = _written(corpora, tmp_path, seed, index)
         reference_decode(mutant.data)  # the reference decoder accepts it too
-        path = tmp_path / f"m{index}-{mutant.film}"
-        path.write_bytes(mutant.data)
         with pytest.raises(ImageReadError, match=f"mean brightness of {mean} on the 0-255 scale"):
             load_radiograph(path)
-        path.write_bytes(intact[mutant.film])
+        path.write_bytes(intact)
         assert load_radiograph(path).warnings == ()
 
 
